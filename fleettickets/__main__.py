@@ -1,0 +1,3 @@
+from fleettickets.cli import main
+
+main()

@@ -1,0 +1,94 @@
+"""The `fleettickets` command: flags and messages only; the work is in the library modules."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import typer
+
+from fleettickets import migrate as migrations
+from fleettickets.config import load_settings, redact
+from fleettickets.db import connect, first_line
+from fleettickets.errors import FleetError
+from fleettickets.report import Reporter
+
+app = typer.Typer(
+    help="Hourly INC ticket snapshots from S3 into a geocoded PostgreSQL/PostGIS schema.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # a rich traceback with locals could show a secret
+)
+
+_verbose = False
+F = TypeVar("F", bound=Callable[..., object])
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the detail (traceback) of a failure.")] = False,
+) -> None:
+    global _verbose
+    _verbose = verbose
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    print(f"error: {redact(message)}", file=sys.stderr, flush=True)
+    return typer.Exit(code)
+
+
+def command(fn: F) -> F:
+    """Turn every failure into one line on stderr and a non-zero exit; tracebacks only with --verbose."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except FleetError as e:
+            if _verbose:
+                print(redact(traceback.format_exc()), file=sys.stderr)
+            raise _fail(str(e), e.exit_code) from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted: nothing after the last commit was kept", 130) from None
+        except Exception as e:
+            if _verbose:
+                print(redact(traceback.format_exc()), file=sys.stderr)
+            raise _fail(f"unexpected {type(e).__name__}: {first_line(e)} (run with --verbose for detail)", 1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@command
+def migrate(
+    status: Annotated[
+        bool, typer.Option("--status", help="List applied and pending migrations; apply nothing.")
+    ] = False,
+) -> None:
+    """Apply pending SQL migrations in order (idempotent)."""
+    url = load_settings().require_database()
+    reporter = Reporter()
+    if status:
+        with connect(url) as conn:
+            state = migrations.read_status(conn, migrations.discover())
+        for _version, script, applied_at in state.applied:
+            reporter.step(f"applied  {script}  {applied_at}")
+        for m in state.pending:
+            reporter.step(f"pending  {m.script}")
+        for script in state.changed:
+            reporter.step(f"CHANGED  {script}  (edited after it was applied)")
+        reporter.step(f"migrations: {len(state.applied)} applied, {len(state.pending)} pending")
+        if state.changed or state.missing:
+            raise typer.Exit(1)
+        return
+    result = migrations.migrate(url, reporter)
+    reporter.step(f"migrations: applied {len(result.applied)}, already applied {result.already_applied}")
+
+
+def main() -> None:
+    app()

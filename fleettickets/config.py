@@ -1,0 +1,137 @@
+"""Settings from the environment (CONTRACT section 6), with a .env file in the working directory.
+
+Real environment variables win over .env. Nothing here prints a secret: use redact_url() before
+showing a database URL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from dotenv import dotenv_values
+
+from fleettickets.errors import ConfigError
+
+PROVIDERS = ("locationiq", "opencage")
+
+# Every secret value seen in the settings; redact() blanks them out of anything shown to a user.
+_SECRETS: set[str] = set()
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_bucket: str = "tickets"
+    s3_region: str = "us-east-1"
+    geocoder_provider: str = "locationiq"
+    geocoder_api_key: str | None = None
+    geocoder_base_url: str | None = None
+    geocoder_rate: float = 1.0
+
+    def require_database(self) -> str:
+        if not self.database_url:
+            raise ConfigError(
+                "DATABASE_URL is not set: put it in the environment or a .env file "
+                "(e.g. postgresql://user:password@host:5432/dbname)"
+            )
+        try:
+            psycopg.conninfo.conninfo_to_dict(self.database_url)
+        except psycopg.ProgrammingError:
+            raise ConfigError(
+                f"DATABASE_URL is malformed ({redact_url(self.database_url)}): "
+                "expected postgresql://user:password@host:5432/dbname"
+            ) from None
+        return self.database_url
+
+    def require_store(self) -> None:
+        missing = [
+            name
+            for name, value in (
+                ("RUSTFS_ENDPOINT", self.s3_endpoint),
+                ("RUSTFS_ACCESS_KEY", self.s3_access_key),
+                ("RUSTFS_SECRET_KEY", self.s3_secret_key),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError(f"{', '.join(missing)} not set: the bucket cannot be reached without them")
+
+    def require_geocoder(self) -> str:
+        if not self.geocoder_api_key:
+            raise ConfigError("GEOCODER_API_KEY is not set: geocoding needs a LocationIQ or OpenCage key")
+        return self.geocoder_api_key
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Read settings from `environ` (default os.environ) over `env_file` (default ./.env)."""
+    env_file = env_file if env_file is not None else Path.cwd() / ".env"
+    from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file.is_file() else {}
+    env = {**from_file, **(os.environ if environ is None else environ)}
+
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    provider = (get("GEOCODER_PROVIDER") or "locationiq").lower()
+    if provider not in PROVIDERS:
+        raise ConfigError(f"GEOCODER_PROVIDER must be one of {', '.join(PROVIDERS)}, not {provider!r}")
+    rate_text = get("GEOCODER_RATE") or "1"
+    try:
+        rate = float(rate_text)
+    except ValueError:
+        rate = 0.0
+    if not rate > 0:
+        raise ConfigError(f"GEOCODER_RATE must be a positive number of requests per second, not {rate_text!r}")
+
+    settings = Settings(
+        database_url=get("DATABASE_URL"),
+        s3_endpoint=get("RUSTFS_ENDPOINT"),
+        s3_access_key=get("RUSTFS_ACCESS_KEY"),
+        s3_secret_key=get("RUSTFS_SECRET_KEY"),
+        s3_bucket=get("RUSTFS_BUCKET") or "tickets",
+        s3_region=get("RUSTFS_REGION") or "us-east-1",
+        geocoder_provider=provider,
+        geocoder_api_key=get("GEOCODER_API_KEY"),
+        geocoder_base_url=get("GEOCODER_BASE_URL"),
+        geocoder_rate=rate,
+    )
+    _SECRETS.update(
+        v for v in (settings.geocoder_api_key, settings.s3_secret_key, _password(settings.database_url)) if v
+    )
+    return settings
+
+
+def _password(url: str | None) -> str | None:
+    try:
+        return psycopg.conninfo.conninfo_to_dict(url).get("password") if url else None
+    except psycopg.ProgrammingError:
+        return None
+
+
+def redact(text: str) -> str:
+    """`text` with every known secret replaced by ***."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def redact_url(url: str) -> str:
+    """A libpq URL or key=value string fit to print: the password replaced by ***."""
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<unparseable connection string>"
+    if "password" in params:
+        params["password"] = "***"
+    host = params.get("host", "localhost")
+    port = params.get("port", "5432")
+    user = params.get("user", "")
+    auth = f"{user}{':***' if 'password' in params else ''}@" if user else ""
+    return f"postgresql://{auth}{host}:{port}/{params.get('dbname', '')}"

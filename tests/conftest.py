@@ -1,0 +1,124 @@
+"""Real parts only: throwaway PostgreSQL databases (with PostGIS) on the local server.
+
+Each test gets its own database, cloned from a template migrated once per session; every
+database this suite creates is named fleettickets_test_* and is dropped afterwards. No other
+database is touched. FLEETTICKETS_TEST_ADMIN_URL points at the server (default: local postgres).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from fleettickets import migrate
+from tests.helpers import quiet
+
+ADMIN_URL = os.environ.get("FLEETTICKETS_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+CONTRACT_NAMES = (
+    "DATABASE_URL",
+    "RUSTFS_ENDPOINT",
+    "RUSTFS_ACCESS_KEY",
+    "RUSTFS_SECRET_KEY",
+    "RUSTFS_BUCKET",
+    "RUSTFS_REGION",
+    "GEOCODER_PROVIDER",
+    "GEOCODER_API_KEY",
+    "GEOCODER_BASE_URL",
+    "GEOCODER_RATE",
+)
+
+
+def database_url(name: str) -> str:
+    params = psycopg.conninfo.conninfo_to_dict(ADMIN_URL)
+    params["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**params)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """No developer .env or exported setting may leak into a test (it could name a real database)."""
+    for name in CONTRACT_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[psycopg.Connection]:
+    try:
+        conn = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as e:
+        pytest.exit(f"PostgreSQL is not reachable at {ADMIN_URL}: {e}", returncode=3)
+    if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'").fetchone() is None:
+        pytest.exit("PostGIS is not installed on the test server (apt-get install postgresql-15-postgis-3)", 3)
+    with conn:
+        yield conn
+
+
+class Databases:
+    """Creates uniquely named databases and drops them all at the end."""
+
+    def __init__(self, admin: psycopg.Connection) -> None:
+        self.admin = admin
+        self.names: list[str] = []
+
+    def create(self, template: str | None = None) -> str:
+        name = f"fleettickets_test_{uuid.uuid4().hex[:12]}"
+        suffix = f" TEMPLATE {template} STRATEGY FILE_COPY" if template else ""
+        self.admin.execute(f"CREATE DATABASE {name}{suffix}")
+        self.names.append(name)
+        return name
+
+    def drop_all(self) -> None:
+        for name in reversed(self.names):
+            self.admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self.names.clear()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_admin) -> Iterator[str]:
+    databases = Databases(pg_admin)
+    name = databases.create()
+    migrate.migrate(database_url(name), quiet())
+    yield name
+    databases.drop_all()
+
+
+@pytest.fixture
+def databases(pg_admin) -> Iterator[Databases]:
+    databases = Databases(pg_admin)
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture
+def db_url(databases, template_db) -> str:
+    """A migrated, empty database of this test's own."""
+    return database_url(databases.create(template=template_db))
+
+
+@pytest.fixture
+def empty_db_url(databases) -> str:
+    """A database with nothing in it (not even PostGIS)."""
+    return database_url(databases.create())
+
+
+@pytest.fixture(scope="session")
+def shared_db_url(pg_admin, template_db) -> Iterator[str]:
+    databases = Databases(pg_admin)
+    yield database_url(databases.create(template=template_db))
+    databases.drop_all()
+
+
+@pytest.fixture
+def conn(shared_db_url) -> Iterator[psycopg.Connection]:
+    """A connection to a migrated database inside a transaction that is rolled back afterwards.
+
+    For tests of SQL rules; tests that need commits (ingest, locks) take db_url instead.
+    """
+    with psycopg.connect(shared_db_url) as c:
+        yield c
+        c.rollback()
