@@ -6,6 +6,7 @@ import functools
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -14,6 +15,7 @@ from fleettickets import migrate as migrations
 from fleettickets.config import load_settings, redact
 from fleettickets.db import connect, first_line
 from fleettickets.errors import FleetError
+from fleettickets.ingest import ingest_bucket, ingest_csv
 from fleettickets.report import Reporter
 
 app = typer.Typer(
@@ -88,6 +90,31 @@ def migrate(
         return
     result = migrations.migrate(url, reporter)
     reporter.step(f"migrations: applied {len(result.applied)}, already applied {result.already_applied}")
+
+
+@app.command()
+@command
+def ingest(
+    from_bucket: Annotated[bool, typer.Option("--from-bucket", help="The newest snapshot in the bucket.")] = False,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="A local snapshot file instead.")] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Write to the database (default: dry run).")] = False,
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="Write every skipped row here (CSV).")] = None,
+    max_age_hours: Annotated[
+        float | None, typer.Option("--max-age-hours", help="Exit 1 if the newest snapshot is older than this.")
+    ] = None,
+) -> None:
+    """Load the newest INC snapshot (or a local CSV) into tickets.inc; dry run unless --apply."""
+    if from_bucket == (csv_file is not None):
+        raise _fail("say where the snapshot comes from: --from-bucket or --csv FILE (one of them)", 2)
+    settings = load_settings()
+    reporter = Reporter()
+    if csv_file is not None:
+        result = ingest_csv(settings, csv_file, reporter, apply=apply, rejects=rejects)
+    else:
+        result = ingest_bucket(settings, reporter, apply=apply, rejects=rejects, max_age_hours=max_age_hours)
+    reporter.step(result.summary())
+    if result.alert:
+        raise _fail(result.alert, 1)
 
 
 def main() -> None:

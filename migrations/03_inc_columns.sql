@@ -1,7 +1,6 @@
 -- 03: unpack raw into typed STORED generated columns. raw stays the source of truth; these
 -- follow it on every insert/update with no loader change. The helpers are IMMUTABLE (generated
--- columns demand it), tolerant (junk is NULL, never an error) and plain SQL so PostgreSQL inlines
--- them: a non-inlined SQL function costs ~20 us a call, a regex ~2.4 us, and these run for every
+-- columns demand it), tolerant (junk is NULL, never an error) and cheap: they run for every
 -- column of every upserted row.
 
 -- Feed booleans: true/false in any case, also t/f, 1/0, yes/no; anything else is NULL.
@@ -15,12 +14,20 @@ $$;
 
 -- EAT wall-clock text -> timestamptz. Accepts 'YYYY-MM-DD HH:MM[:SS[.ffffff]]' (space or T),
 -- optionally followed by Z, +HH, +HHMM or +HH:MM, which then wins over EAT (UTC+3, no DST).
--- Validation is one translate() of the digits to a shape, then range checks on the fields
--- (with real month lengths and leap years), so nothing can reach make_timestamp and raise.
+-- The shape is checked exactly (digits mapped to 9 by one translate()) and the fields' ranges,
+-- month lengths and leap years before the cast, so the cast cannot raise: no exception block.
+-- The cast is given an explicit offset and an ISO date, so neither TimeZone nor DateStyle can
+-- change its result: IMMUTABLE is honest. STRICT: a NULL never pays for a call.
+-- Why PL/pgSQL and not an inlinable SQL function (measured, 98k generated rows, 7 columns):
+-- inlining copies the argument (raw->>'key') into every one of its ~25 uses, 54 us a row;
+-- this function evaluates it once, 24 us a row; a cheap gate + EXCEPTION block, 25 us a row.
 CREATE OR REPLACE FUNCTION tickets.eat_ts(v text) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE
-        WHEN translate(v, '0123456789T', '9999999999 ') IN (
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    shape constant text := translate(v, '0123456789T', '9999999999 ');
+    sign_at constant integer := greatest(strpos(substr(shape, 17), '+'), strpos(substr(shape, 17), '-'));
+BEGIN
+    IF shape NOT IN (
             '9999-99-99 99:99', '9999-99-99 99:99:99', '9999-99-99 99:99:99.9', '9999-99-99 99:99:99.99',
             '9999-99-99 99:99:99.999', '9999-99-99 99:99:99.9999', '9999-99-99 99:99:99.99999', '9999-99-99 99:99:99.999999',
             '9999-99-99 99:99Z', '9999-99-99 99:99:99Z', '9999-99-99 99:99:99.9Z', '9999-99-99 99:99:99.99Z',
@@ -37,35 +44,25 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
             '9999-99-99 99:99:99.999+99:99', '9999-99-99 99:99:99.9999+99:99', '9999-99-99 99:99:99.99999+99:99', '9999-99-99 99:99:99.999999+99:99',
             '9999-99-99 99:99-99:99', '9999-99-99 99:99:99-99:99', '9999-99-99 99:99:99.9-99:99', '9999-99-99 99:99:99.99-99:99',
             '9999-99-99 99:99:99.999-99:99', '9999-99-99 99:99:99.9999-99:99', '9999-99-99 99:99:99.99999-99:99', '9999-99-99 99:99:99.999999-99:99')
-         AND substr(v, 6, 2) COLLATE "C" BETWEEN '01' AND '12'
-         AND substr(v, 9, 2) COLLATE "C" BETWEEN '01' AND CASE substr(v, 6, 2)
-                WHEN '02' THEN CASE WHEN substr(v, 1, 4)::int % 4 = 0
-                                     AND (substr(v, 1, 4)::int % 100 <> 0 OR substr(v, 1, 4)::int % 400 = 0)
-                                    THEN '29' ELSE '28' END
-                WHEN '04' THEN '30' WHEN '06' THEN '30' WHEN '09' THEN '30' WHEN '11' THEN '30'
-                ELSE '31' END
-         AND substr(v, 12, 2) COLLATE "C" <= '23'
-         AND substr(v, 15, 2) COLLATE "C" <= '59'
-         AND substr(v, 18, 2) COLLATE "C" <= '59'
-        THEN timezone(
-            -- what follows the seconds is the offset: '', 'Z', '+HH', '+HHMM' or '+HH:MM'
-            CASE ltrim(substr(v, 17), ':.0123456789')
-                WHEN '' THEN interval '03:00'
-                WHEN 'Z' THEN interval '0'
-                ELSE make_interval(mins =>
-                        CASE substr(ltrim(substr(v, 17), ':.0123456789'), 1, 1) WHEN '-' THEN -1 ELSE 1 END
-                        * (substr(ltrim(substr(v, 17), ':.0123456789'), 2, 2)::int * 60
-                           + coalesce(nullif(substr(replace(ltrim(substr(v, 17), ':.0123456789'), ':', ''), 4, 2),
-                                             '')::int, 0)))
-            END,
-            make_timestamp(substr(v, 1, 4)::int, substr(v, 6, 2)::int, substr(v, 9, 2)::int,
-                           substr(v, 12, 2)::int, substr(v, 15, 2)::int,
-                           CASE WHEN substr(v, 17, 1) = ':'
-                                THEN substr(v, 18, length(v) - 17
-                                               - length(ltrim(substr(v, 17), ':.0123456789')))::float8
-                                ELSE 0 END))
-    END
-$$;
+       OR left(v, 4) = '0000'
+       OR substr(v, 6, 2) NOT BETWEEN '01' AND '12'
+       OR substr(v, 9, 2) NOT BETWEEN '01' AND '31'
+       OR substr(v, 12, 2) > '23' OR substr(v, 15, 1) > '5' OR substr(v, 18, 1) > '5' THEN
+        RETURN NULL;
+    END IF;
+    IF substr(v, 9, 2) > '28' AND substr(v, 9, 2)::int > extract(day FROM
+            make_date(substr(v, 1, 4)::int, substr(v, 6, 2)::int, 1) + interval '1 month - 1 day') THEN
+        RETURN NULL;  -- the 30th of February and the like
+    END IF;
+    IF sign_at > 0 AND (substr(v, 17 + sign_at, 2) > '14'
+                        OR substr(replace(substr(v, 17 + sign_at), ':', ''), 3, 2) > '59') THEN
+        RETURN NULL;  -- no such offset
+    END IF;
+    IF sign_at = 0 AND right(shape, 1) <> 'Z' THEN
+        v := v || '+03';  -- no offset given: EAT
+    END IF;
+    RETURN v::timestamptz;
+END $$;
 
 ALTER TABLE tickets.inc
     ADD COLUMN normalized_status  text GENERATED ALWAYS AS (raw ->> 'normalized_status') STORED,

@@ -7,7 +7,11 @@ ALTER TABLE tickets.inc
     DROP COLUMN is_alarm,
     DROP COLUMN is_auto_created,
     DROP COLUMN is_auto_closed;
+-- Decimal hours -> whole minutes; at most 7 digits of hours so the integer cannot overflow.
+CREATE OR REPLACE FUNCTION tickets.hours_to_minutes(v text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN v ~ '^\s*[-+]?(\d{1,7}(\.\d*)?|\.\d+)\s*$' THEN round(v::numeric * 60)::integer END
+$$;
+
 ALTER TABLE tickets.inc
-    ADD COLUMN mttr integer GENERATED ALWAYS AS (
-        CASE WHEN abs(tickets.num(raw ->> 'mttr')) < 1000000
-             THEN round(tickets.num(raw ->> 'mttr') * 60)::integer END) STORED;
+    ADD COLUMN mttr integer GENERATED ALWAYS AS (tickets.hours_to_minutes(raw ->> 'mttr')) STORED;

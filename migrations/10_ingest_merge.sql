@@ -34,15 +34,20 @@ BEGIN
     ANALYZE pg_temp.inc_stage;   -- temp tables are never auto-analysed; the joins need the row count
     SELECT count(*), count(DISTINCT s.ticket_id) INTO rows_staged, tickets FROM pg_temp.inc_stage s;
     IF p_apply THEN
+        -- positions are resolved here, set-based; the per-row trigger stands aside meanwhile
+        PERFORM set_config('fleettickets.geom_resolved', 'on', true);
         WITH up AS (
-            INSERT INTO tickets.inc AS t (ticket_id, raw)
-            SELECT c.ticket_id, c.raw FROM tickets.inc_stage_changes() c
-            ON CONFLICT (ticket_id) DO UPDATE SET raw = EXCLUDED.raw, ingested_at = now()
+            INSERT INTO tickets.inc AS t (ticket_id, raw, geom, geo_source)
+            SELECT c.ticket_id, c.raw, r.geom, r.geo_source
+              FROM tickets.inc_stage_changes() c CROSS JOIN LATERAL tickets.resolve_geom(c.raw) r
+            ON CONFLICT (ticket_id) DO UPDATE
+                SET raw = EXCLUDED.raw, geom = EXCLUDED.geom, geo_source = EXCLUDED.geo_source, ingested_at = now()
                 WHERE t.raw IS DISTINCT FROM EXCLUDED.raw
             RETURNING (t.xmax = 0) AS is_new
         )
         SELECT count(*) FILTER (WHERE up.is_new), count(*) FILTER (WHERE NOT up.is_new)
           INTO inserted, updated FROM up;
+        PERFORM set_config('fleettickets.geom_resolved', 'off', true);
     ELSE
         SELECT count(*) FILTER (WHERE c.is_new), count(*) FILTER (WHERE NOT c.is_new)
           INTO inserted, updated FROM tickets.inc_stage_changes() c;

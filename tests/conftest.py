@@ -7,14 +7,18 @@ database is touched. FLEETTICKETS_TEST_ADMIN_URL points at the server (default: 
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import psycopg
 import pytest
 
 from fleettickets import migrate
+from fleettickets.config import Settings
 from tests.helpers import quiet
 
 ADMIN_URL = os.environ.get("FLEETTICKETS_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -122,3 +126,70 @@ def conn(shared_db_url) -> Iterator[psycopg.Connection]:
     with psycopg.connect(shared_db_url) as c:
         yield c
         c.rollback()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's real S3 HTTP server on a loopback port: boto3 talks HTTP to it, as to RustFS."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+class Store:
+    """A fresh bucket on the moto server, and the settings that reach it."""
+
+    def __init__(self, endpoint: str) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.name = f"tickets-{uuid.uuid4().hex[:10]}"
+        self.settings = Settings(
+            s3_endpoint=endpoint, s3_access_key="test-access", s3_secret_key="test-secret-key", s3_bucket=self.name
+        )
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="test-access",
+            aws_secret_access_key="test-secret-key",
+            region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}),
+        )
+        self.client.create_bucket(Bucket=self.name)
+
+    def put(self, key: str, body: bytes | str) -> None:
+        self.client.put_object(Bucket=self.name, Key=key, Body=body.encode() if isinstance(body, str) else body)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+    def with_db(self, url: str) -> Settings:
+        return replace(self.settings, database_url=url)
+
+    def env(self, url: str | None = None) -> dict[str, str]:
+        env = {
+            "RUSTFS_ENDPOINT": self.settings.s3_endpoint,
+            "RUSTFS_ACCESS_KEY": "test-access",
+            "RUSTFS_SECRET_KEY": "test-secret-key",
+            "RUSTFS_BUCKET": self.name,
+        }
+        if url:
+            env["DATABASE_URL"] = url
+        return env
+
+
+@pytest.fixture
+def store(s3_endpoint) -> Store:
+    return Store(s3_endpoint)

@@ -1,0 +1,84 @@
+"""The S3-compatible store (RustFS in production): list, read and archive INC snapshots.
+
+Path-style addressing and an explicit endpoint, as RustFS needs. Only the INC prefix is ever
+listed; automations/crq/ is never touched. Every store failure becomes one StoreError line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleettickets.config import Settings
+from fleettickets.errors import StoreError
+from fleettickets.snapshot import PREFIX, Snapshot, archive_key, snapshot_from_key
+
+
+class Bucket:
+    def __init__(self, settings: Settings) -> None:
+        settings.require_store()
+        self.name = settings.s3_bucket
+        self.endpoint = settings.s3_endpoint
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint,
+            aws_access_key_id=settings.s3_access_key,
+            aws_secret_access_key=settings.s3_secret_key,
+            region_name=settings.s3_region,
+            config=Config(
+                s3={"addressing_style": "path"},
+                connect_timeout=10,
+                read_timeout=60,
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        )
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except ClientError as e:
+            error = e.response.get("Error", {})
+            code, message = error.get("Code", "?"), error.get("Message", "")
+            hint = {
+                "NoSuchBucket": f"bucket {self.name!r} does not exist (RUSTFS_BUCKET)",
+                "InvalidAccessKeyId": "the access key is not known (RUSTFS_ACCESS_KEY)",
+                "SignatureDoesNotMatch": "the secret key is wrong (RUSTFS_SECRET_KEY)",
+                "AccessDenied": "access denied: check the credentials' permissions",
+            }.get(code, f"{code} {message}".strip())
+            raise StoreError(f"cannot {action} at {self.endpoint}: {hint}") from None
+        except BotoCoreError as e:
+            raise StoreError(f"cannot {action} at {self.endpoint}: {e}") from None
+
+    def list_snapshots(self) -> list[Snapshot]:
+        """Every stamped snapshot directly under the INC prefix (paginated: any number of keys)."""
+        found: list[Snapshot] = []
+        with self._errors(f"list s3://{self.name}/{PREFIX}"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.name, Prefix=PREFIX, Delimiter="/"
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    snapshot = snapshot_from_key(item["Key"], item.get("ETag"), item.get("Size"))
+                    if snapshot:
+                        found.append(snapshot)
+        return found
+
+    def open(self, snapshot: Snapshot) -> BinaryIO:
+        """A stream of the object's bytes, refused if it changed since it was listed (ETag)."""
+        with self._errors(f"read s3://{self.name}/{snapshot.key}"):
+            extra = {"IfMatch": f'"{snapshot.etag}"'} if snapshot.etag else {}
+            return self.client.get_object(Bucket=self.name, Key=snapshot.key, **extra)["Body"]
+
+    def archive(self, snapshot: Snapshot) -> str:
+        """Copy to processed/<name>, then delete the original; returns the new key."""
+        target = archive_key(snapshot.key)
+        with self._errors(f"archive s3://{self.name}/{snapshot.key}"):
+            self.client.copy_object(Bucket=self.name, Key=target, CopySource={"Bucket": self.name, "Key": snapshot.key})
+            self.client.delete_object(Bucket=self.name, Key=snapshot.key)
+        return target

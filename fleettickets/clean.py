@@ -1,0 +1,172 @@
+"""Cleaning a snapshot, streaming: CSV text in, (line, ticket_id, raw json) rows out (CONTRACT 2-3).
+
+Nothing is held but the current record, so memory stays flat however big the file. Counts and
+rejects are gathered as rows go by; CleanStats.refusal() decides at the end whether the file as a
+whole may be loaded (the loader only commits after asking).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from fleettickets.errors import RefusedFile
+
+REMOVED_KEYS = frozenset(
+    {"week_start", "week_end", "source_s3_bucket", "source_s3_key", "source_snapshot_id", "department", "source_type"}
+)
+SENTINEL_PREFIX = "EXPORT STOPPED"
+MAX_MALFORMED_SHARE = 0.01
+TRUE_WORDS = frozenset({"true", "t", "1", "yes"})  # the same spellings as tickets.to_bool in SQL
+LOGGED_MALFORMED = 5
+
+csv.field_size_limit(16 * 1024 * 1024)  # a runaway quote is a malformed row, not a crash
+
+
+@dataclass(frozen=True)
+class Reject:
+    line: int
+    reason: str
+    text: str  # the record as it stood in the file
+
+
+@dataclass
+class CleanStats:
+    rows_read: int = 0  # data rows after the header, blank lines aside
+    rows_kept: int = 0
+    alarms_dropped: int = 0
+    sentinel_dropped: int = 0
+    malformed: int = 0
+    first_malformed: list[tuple[int, str]] = field(default_factory=list)
+
+    def count_malformed(self, line: int, reason: str) -> None:
+        self.malformed += 1
+        if len(self.first_malformed) < LOGGED_MALFORMED:
+            self.first_malformed.append((line, reason))
+
+    def refusal(self) -> str | None:
+        """Why the whole file must not be loaded, or None."""
+        if self.rows_read and self.malformed / self.rows_read > MAX_MALFORMED_SHARE:
+            return (
+                f"{self.malformed:,} of {self.rows_read:,} rows are malformed "
+                f"({self.malformed / self.rows_read:.1%}, limit {MAX_MALFORMED_SHARE:.0%}): "
+                f"truncated or corrupt file? first: {self.describe_malformed()}"
+            )
+        if self.rows_kept == 0:
+            return f"no valid data rows ({self.rows_read:,} read)"
+        return None
+
+    def describe_malformed(self) -> str:
+        return "; ".join(f"line {line}: {reason}" for line, reason in self.first_malformed)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "rows_read": self.rows_read,
+            "rows_kept": self.rows_kept,
+            "alarms_dropped": self.alarms_dropped,
+            "sentinel_dropped": self.sentinel_dropped,
+            "malformed": self.malformed,
+        }
+
+
+def clean_record(header: list[str], fields: list[str]) -> dict[str, str | None]:
+    """One row's raw record: removed keys gone, '' -> None, region lower, raw_status upper."""
+    raw: dict[str, str | None] = {}
+    for name, value in zip(header, fields, strict=True):
+        if name not in REMOVED_KEYS:
+            raw[name] = value if value != "" else None
+    if raw.get("region") is not None:
+        raw["region"] = raw["region"].lower()
+    if raw.get("raw_status") is not None:
+        raw["raw_status"] = raw["raw_status"].strip().upper()
+    return raw
+
+
+def read_header(reader: Iterator[list[str]]) -> list[str]:
+    try:
+        header = [name.strip() for name in next(reader)]
+    except StopIteration:
+        raise RefusedFile("the file is empty (no header row)") from None
+    if "ticket_id" not in header:
+        raise RefusedFile(f"no ticket_id column in the header ({len(header)} columns): not an INC snapshot?")
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:
+        raise RefusedFile(f"the header names {', '.join(duplicated)} more than once")
+    return header
+
+
+def clean_rows(
+    lines: Iterable[str],
+    stats: CleanStats,
+    on_reject: Callable[[Reject], None] | None = None,
+) -> Iterator[tuple[int, str, str]]:
+    """Yield (line, ticket_id, raw json) for every row to load; count and report the rest.
+
+    `lines` is text as from open(..., newline=''): RFC 4180 values may span lines.
+    """
+    record_lines: list[str] = []  # the physical lines of the current record, for rejects
+
+    def tap() -> Iterator[str]:
+        count = 0
+        try:
+            for physical in lines:
+                count += 1
+                record_lines.append(physical)
+                yield physical
+        except UnicodeDecodeError as e:
+            raise RefusedFile(f"the file is not valid UTF-8 (line {count + 1}: {e.reason})") from None
+
+    reader = csv.reader(tap())
+    header = read_header(reader)
+    width = len(header)
+    at_id, at_alarm = header.index("ticket_id"), header.index("is_alarm") if "is_alarm" in header else None
+    next_line = reader.line_num + 1
+
+    def drop(line: int, reason: str, malformed: bool) -> None:
+        if malformed:
+            stats.count_malformed(line, reason)
+        if on_reject:
+            on_reject(Reject(line, reason, "".join(record_lines)))
+
+    while True:
+        record_lines.clear()
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            stats.rows_read += 1
+            drop(next_line, f"unreadable CSV: {e}", malformed=True)
+            next_line = reader.line_num + 1
+            continue
+        line, next_line = next_line, reader.line_num + 1
+        if not fields:  # a blank line is not a row
+            continue
+        stats.rows_read += 1
+        if len(fields) != width:
+            drop(line, f"expected {width} fields, found {len(fields)}", malformed=True)
+            continue
+        if not record_lines[-1].endswith(("\n", "\r")):
+            drop(line, "the file ends inside this row (truncated upload?)", malformed=True)
+            continue
+        ticket_id = fields[at_id].strip()
+        if not ticket_id:
+            drop(line, "empty ticket_id", malformed=True)
+            continue
+        if ticket_id.startswith(SENTINEL_PREFIX):
+            stats.sentinel_dropped += 1
+            drop(line, "sentinel row", malformed=False)
+            continue
+        if at_alarm is not None and fields[at_alarm].strip().lower() in TRUE_WORDS:
+            stats.alarms_dropped += 1
+            drop(line, "alarm (is_alarm true)", malformed=False)
+            continue
+        fields[at_id] = ticket_id
+        raw = json.dumps(clean_record(header, fields), ensure_ascii=False, separators=(",", ":"))
+        if "\\u0000" in raw:  # PostgreSQL text and jsonb cannot hold NUL
+            drop(line, "a value contains a NUL character", malformed=True)
+            continue
+        stats.rows_kept += 1
+        yield line, ticket_id, raw

@@ -1,0 +1,309 @@
+"""One ingest run: find the snapshot, skip it if unchanged, clean and load it, archive.
+
+Library entry points return an IngestResult (outcome + counts) for the CLI to print and the
+tests to assert on. Nothing is archived unless its data is committed (or was already).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import psycopg
+
+from fleettickets import db
+from fleettickets.bucket import Bucket
+from fleettickets.clean import CleanStats, Reject, clean_rows
+from fleettickets.config import Settings
+from fleettickets.errors import ArchiveError, RefusedFile, StoreError
+from fleettickets.load import MergeCounts, load
+from fleettickets.migrate import ensure_current
+from fleettickets.report import Reporter
+from fleettickets.snapshot import PREFIX, Snapshot, newest, parse_stamp
+
+
+@dataclass
+class IngestResult:
+    outcome: str  # ingested | unchanged | stale | dry-run | no-snapshot | locked
+    source: str
+    stats: CleanStats | None = None
+    counts: MergeCounts | None = None
+    archived: int = 0
+    seconds: float = 0.0
+    alert: str | None = None  # set when --max-age-hours finds the feed too old
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [self.outcome, self.source]
+        if self.stats:
+            s = self.stats
+            parts.append(
+                f"read={s.rows_read} kept={s.rows_kept} alarms={s.alarms_dropped} "
+                f"sentinel={s.sentinel_dropped} malformed={s.malformed}"
+            )
+        if self.counts:
+            c = self.counts
+            parts.append(f"inserted={c.inserted} updated={c.updated} unchanged={c.unchanged}")
+        parts.append(f"archived={self.archived} seconds={self.seconds:.1f}")
+        return " ".join(parts)
+
+
+class _CountingReader(io.RawIOBase):
+    """Passes bytes through, telling `advance` how many went by (for the progress display)."""
+
+    def __init__(self, source: BinaryIO, advance: Callable[[float], None]) -> None:
+        self.source, self.advance = source, advance
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.source.read(len(buffer))
+        buffer[: len(data)] = data
+        self.advance(len(data))
+        return len(data)
+
+
+@contextmanager
+def _rejects_writer(path: Path | None) -> Iterator[Callable[[Reject], None] | None]:
+    """--rejects FILE: every row left out, as CSV (line, reason, the record verbatim)."""
+    if path is None:
+        yield None
+        return
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["line", "reason", "record"])
+        yield lambda r: writer.writerow([r.line, r.reason, r.text])
+
+
+def _process(
+    conn: psycopg.Connection | None,
+    stream: BinaryIO,
+    *,
+    name: str,
+    size: int | None,
+    apply: bool,
+    source_key: str,
+    snapshot_at: datetime | None,
+    etag: str | None,
+    reporter: Reporter,
+    rejects: Path | None,
+) -> tuple[CleanStats, MergeCounts | None]:
+    """Clean the stream and (with a database) stage and merge it; the summary's counts."""
+    stats = CleanStats()
+    started = time.monotonic()
+    with _rejects_writer(rejects) as on_reject, reporter.progress(f"reading {name}", size) as advance:
+        text = io.TextIOWrapper(
+            io.BufferedReader(_CountingReader(stream, advance), 1 << 20), encoding="utf-8-sig", newline=""
+        )
+        rows = clean_rows(text, stats, on_reject)
+        if conn is None:
+            for _ in rows:
+                pass
+            refusal = stats.refusal()
+            if refusal:
+                raise RefusedFile(refusal)
+            counts = None
+        else:
+            counts = load(
+                conn,
+                rows,
+                stats,
+                apply=apply,
+                source_key=source_key,
+                snapshot_at=snapshot_at,
+                metadata={"source_etag": etag},
+            )
+    reporter.step(
+        f"cleaned {name}: {stats.rows_read:,} rows read, {stats.rows_kept:,} kept, {stats.alarms_dropped:,} alarms "
+        f"and {stats.sentinel_dropped:,} sentinel dropped, {stats.malformed:,} malformed "
+        f"({time.monotonic() - started:.1f}s)"
+    )
+    if stats.malformed:
+        reporter.step(f"malformed rows skipped: {stats.describe_malformed()}")
+    if counts:
+        verb = "merged" if apply else "would merge"
+        reporter.step(
+            f"{verb}: {counts.inserted:,} inserted, {counts.updated:,} updated, {counts.unchanged:,} unchanged"
+            + (
+                f" ({counts.rows_staged - counts.tickets:,} in-file duplicates, last wins)"
+                if counts.rows_staged > counts.tickets
+                else ""
+            )
+        )
+    return stats, counts
+
+
+@contextmanager
+def _session(settings: Settings, apply: bool, reporter: Reporter) -> Iterator[tuple[psycopg.Connection | None, bool]]:
+    """(connection, free): the database for a run, holding the ingest lock when applying.
+
+    A dry run needs no lock and, without DATABASE_URL, no database: it then parses only.
+    free is False when another ingest holds the lock.
+    """
+    if not apply and not settings.database_url:
+        reporter.step("no DATABASE_URL: dry run parses the file only")
+        yield None, True
+        return
+    with db.connect(settings.require_database()) as conn:
+        ensure_current(conn)
+        conn.commit()
+        if not apply:
+            yield conn, True
+            return
+        with db.advisory_lock(conn, db.LOCK_INGEST, wait=False) as free:
+            if not free:
+                reporter.step("another ingest is running: nothing to do")
+            yield conn, free
+
+
+def _previous(conn: psycopg.Connection | None) -> tuple[str | None, datetime | None]:
+    """ETag and stamp of the last successful ingest."""
+    if conn is None:
+        return None, None
+    row = conn.execute(
+        "SELECT metadata->>'source_etag', snapshot_at FROM tickets.import_meta WHERE dataset = 'inc'"
+    ).fetchone()
+    conn.commit()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def _age_alert(stamp: datetime | None, max_age_hours: float | None, now: datetime) -> str | None:
+    if max_age_hours is None:
+        return None
+    if stamp is None:
+        return f"no snapshot has ever been seen (--max-age-hours {max_age_hours:g}): is the exporter running?"
+    age = (now - stamp).total_seconds() / 3600
+    if age > max_age_hours:
+        return (
+            f"the newest snapshot ({stamp:%Y-%m-%dT%H-%M-%S} EAT) is {age:.1f} h old, "
+            f"more than --max-age-hours {max_age_hours:g}: is the exporter running?"
+        )
+    return None
+
+
+def ingest_bucket(
+    settings: Settings,
+    reporter: Reporter,
+    *,
+    apply: bool,
+    rejects: Path | None = None,
+    max_age_hours: float | None = None,
+    now: datetime | None = None,
+) -> IngestResult:
+    started = time.monotonic()
+    bucket = Bucket(settings)
+    snapshots = bucket.list_snapshots()
+    latest = newest(snapshots)
+    reporter.step(f"listed s3://{bucket.name}/{PREFIX}: {len(snapshots)} snapshot(s)")
+    with _session(settings, apply, reporter) as (conn, free):
+        if not free:
+            return IngestResult("locked", f"s3://{bucket.name}/{PREFIX}", seconds=time.monotonic() - started)
+        last_etag, last_stamp = _previous(conn)
+        result = _ingest_newest(conn, bucket, snapshots, latest, last_etag, last_stamp, apply, reporter, rejects)
+    newest_known = max((s for s in (latest.stamp if latest else None, last_stamp) if s), default=None)
+    result.alert = _age_alert(newest_known, max_age_hours, now or datetime.now(UTC))
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _ingest_newest(
+    conn: psycopg.Connection | None,
+    bucket: Bucket,
+    snapshots: list[Snapshot],
+    latest: Snapshot | None,
+    last_etag: str | None,
+    last_stamp: datetime | None,
+    apply: bool,
+    reporter: Reporter,
+    rejects: Path | None,
+) -> IngestResult:
+    if latest is None:
+        reporter.step("no snapshot to ingest")
+        return IngestResult("no-snapshot", f"s3://{bucket.name}/{PREFIX}")
+    reporter.step(f"newest: {latest.name} (etag {latest.etag}, {latest.size or 0:,} bytes)")
+    done = sorted((s for s in snapshots if s.stamp <= latest.stamp), key=lambda s: s.stamp)
+    if last_stamp and latest.stamp < last_stamp:
+        # Left behind by an interrupted archive: loading them would roll tickets back in time.
+        reporter.step(
+            f"{latest.name} is older than the last ingested snapshot ({last_stamp:%Y-%m-%dT%H-%M-%S}): not loaded"
+        )
+        result = IngestResult("stale", latest.key)
+    elif last_etag and last_etag == latest.etag:
+        reporter.step(f"{latest.name} has the ETag of the last ingested file: unchanged, skipped")
+        result = IngestResult("unchanged", latest.key)
+    else:
+        stream = bucket.open(latest)
+        try:
+            stats, counts = _process(
+                conn,
+                stream,
+                name=latest.name,
+                size=latest.size,
+                apply=apply,
+                source_key=latest.key,
+                snapshot_at=latest.stamp,
+                etag=latest.etag,
+                reporter=reporter,
+                rejects=rejects,
+            )
+        finally:
+            stream.close()
+        result = IngestResult("ingested" if apply else "dry-run", latest.key, stats, counts)
+    if apply:
+        result.archived = _archive(bucket, done, reporter)
+    elif done:
+        reporter.step(f"dry run: would archive {len(done)} file(s) to processed/")
+    return result
+
+
+def _archive(bucket: Bucket, snapshots: list[Snapshot], reporter: Reporter) -> int:
+    """Oldest first, the newest last: if this stops half-way, the next run's ETag check is cheap."""
+    moved = 0
+    for snapshot in snapshots:
+        try:
+            bucket.archive(snapshot)
+        except StoreError as e:
+            raise ArchiveError(
+                f"the data is committed, but archiving stopped after {moved} of {len(snapshots)} file(s): {e}; "
+                "the next run will skip the unchanged file and archive the rest"
+            ) from None
+        moved += 1
+    if moved:
+        reporter.step(f"archived {moved} file(s) to processed/")
+    return moved
+
+
+def ingest_csv(
+    settings: Settings, path: Path, reporter: Reporter, *, apply: bool, rejects: Path | None = None
+) -> IngestResult:
+    """A local snapshot file: no ETag, no archive."""
+    started = time.monotonic()
+    if not path.is_file():
+        raise RefusedFile(f"{path}: no such file")
+    with _session(settings, apply, reporter) as (conn, free):
+        if not free:
+            return IngestResult("locked", str(path), seconds=time.monotonic() - started)
+        with open(path, "rb") as stream:
+            stats, counts = _process(
+                conn,
+                stream,
+                name=path.name,
+                size=path.stat().st_size,
+                apply=apply,
+                source_key=str(path),
+                snapshot_at=parse_stamp(path.name),
+                etag=None,
+                reporter=reporter,
+                rejects=rejects,
+            )
+    return IngestResult(
+        "ingested" if apply else "dry-run", str(path), stats, counts, seconds=time.monotonic() - started
+    )

@@ -1,0 +1,56 @@
+"""Which bucket keys are snapshots, which is newest, and where each is archived (CONTRACT section 1)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+PREFIX = "automations/inc/"
+PROCESSED_PREFIX = PREFIX + "processed/"
+EAT = timezone(timedelta(hours=3), "EAT")  # Africa/Nairobi: UTC+3, no daylight saving
+
+_STAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d)-(\d\d)-(\d\d)\.csv")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    key: str
+    stamp: datetime  # aware, EAT
+    etag: str | None = None
+    size: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+
+def parse_stamp(name: str) -> datetime | None:
+    """The EAT moment in a snapshot file name `YYYY-MM-DDTHH-mm-ss.csv`, or None if it is not one."""
+    match = _STAMP.fullmatch(name)
+    if not match:
+        return None
+    try:
+        return datetime(*(int(g) for g in match.groups()), tzinfo=EAT)
+    except ValueError:  # 2026-02-30, hour 25, ...
+        return None
+
+
+def snapshot_from_key(key: str, etag: str | None = None, size: int | None = None) -> Snapshot | None:
+    """A Snapshot if `key` is a stamped file directly under the INC prefix; anything else is ignored."""
+    if not key.startswith(PREFIX):
+        return None
+    name = key[len(PREFIX) :]
+    if "/" in name:  # processed/, changes/, any other sub-prefix
+        return None
+    stamp = parse_stamp(name)
+    return Snapshot(key, stamp, etag.strip('"') if etag else etag, size) if stamp else None
+
+
+def newest(snapshots: list[Snapshot]) -> Snapshot | None:
+    """The latest by the stamp in its name (never by LastModified)."""
+    return max(snapshots, key=lambda s: s.stamp, default=None)
+
+
+def archive_key(key: str) -> str:
+    return PROCESSED_PREFIX + key.rsplit("/", 1)[-1]
