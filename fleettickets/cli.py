@@ -15,7 +15,10 @@ from fleettickets import migrate as migrations
 from fleettickets.config import load_settings, redact
 from fleettickets.db import connect, first_line
 from fleettickets.errors import FleetError
+from fleettickets.geocode import gazetteer
+from fleettickets.geocode.run import GUARD_KM, geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_bucket, ingest_csv
+from fleettickets.migrate import ensure_current
 from fleettickets.report import Reporter
 
 app = typer.Typer(
@@ -115,6 +118,107 @@ def ingest(
     reporter.step(result.summary())
     if result.alert:
         raise _fail(result.alert, 1)
+
+
+geocode_app = typer.Typer(
+    help="Geocode clusters (coarse) and locations (precise); dry run unless --apply.", no_args_is_help=True
+)
+app.add_typer(geocode_app, name="geocode")
+
+Apply = Annotated[bool, typer.Option("--apply", help="Send requests and write (default: dry run).")]
+RetryFailed = Annotated[bool, typer.Option("--retry-failed", help="Ask again about places not found before.")]
+Limit = Annotated[int | None, typer.Option("--limit", min=0, help="At most this many requests (distinct places).")]
+
+
+@geocode_app.command("clusters")
+@command
+def geocode_clusters_command(apply: Apply = False, retry_failed: RetryFailed = False, limit: Limit = None) -> None:
+    """One point per cluster: the coarse fallback and the centre of the wrong-city guard."""
+    reporter = Reporter()
+    result = geocode_clusters(load_settings(), reporter, apply=apply, retry_failed=retry_failed, limit=limit)
+    reporter.step(result.summary())
+
+
+@geocode_app.command("locations")
+@command
+def geocode_locations_command(
+    apply: Apply = False,
+    limit: Limit = None,
+    retry_failed: RetryFailed = False,
+    guard_km: Annotated[float, typer.Option("--guard-km", min=0.1, help="Reject results farther from the cluster.")] = (
+        GUARD_KM
+    ),
+) -> None:
+    """Precise points for actionable tickets: one request per distinct place, guarded by distance."""
+    reporter = Reporter()
+    result = geocode_locations(
+        load_settings(), reporter, apply=apply, limit=limit, retry_failed=retry_failed, guard_km=guard_km
+    )
+    reporter.step(result.summary())
+
+
+gazetteer_app = typer.Typer(help="Review and fix geocoded points by hand.", no_args_is_help=True)
+app.add_typer(gazetteer_app, name="gazetteer")
+Kind = Annotated[str, typer.Argument(help="cluster or location")]
+Key = Annotated[str, typer.Argument(help="the cluster name, or the location query as `gazetteer list` shows it")]
+
+
+def _gazetteer_connection():
+    conn = connect(load_settings().require_database())
+    ensure_current(conn)
+    return conn
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in gazetteer.KINDS:
+        raise FleetError(f"kind must be one of {', '.join(gazetteer.KINDS)}, not {kind!r}")
+
+
+@gazetteer_app.command("list")
+@command
+def gazetteer_list(
+    kind: Annotated[str | None, typer.Option("--kind", help="cluster or location")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="ok, not_found, rejected or error")] = None,
+    unverified: Annotated[bool, typer.Option("--unverified", help="Only entries nobody has checked.")] = False,
+) -> None:
+    """List gazetteer entries (e.g. --status rejected --unverified)."""
+    if kind:
+        _check_kind(kind)
+    reporter = Reporter()
+    with _gazetteer_connection() as conn:
+        found = gazetteer.entries(conn, kind=kind, status=status, unverified=unverified)
+    for e in found:
+        where = f"{e.latitude:.5f},{e.longitude:.5f}" if e.latitude is not None else "-"
+        note = e.detail or e.display_name or ""
+        reporter.step(
+            f"{e.kind:<8} {e.status:<9} {'verified' if e.verified else 'unverified':<10} {where:<21} {e.key}  {note}"
+        )
+    reporter.step(f"{len(found)} entr{'y' if len(found) == 1 else 'ies'}")
+
+
+@gazetteer_app.command("verify")
+@command
+def gazetteer_verify(kind: Kind, key: Key) -> None:
+    """Mark an entry as checked: later geocoding runs never overwrite it."""
+    _check_kind(kind)
+    with _gazetteer_connection() as conn:
+        gazetteer.verify(conn, kind, key)
+    Reporter().step(f"verified {kind} {key!r}")
+
+
+@gazetteer_app.command("set")
+@command
+def gazetteer_set(
+    kind: Kind,
+    key: Key,
+    lat: Annotated[float, typer.Option("--lat", help="latitude")],
+    lng: Annotated[float, typer.Option("--lng", help="longitude")],
+) -> None:
+    """Set an entry's point by hand (marks it verified) and move its tickets now."""
+    _check_kind(kind)
+    with _gazetteer_connection() as conn:
+        moved = gazetteer.set_point(conn, kind, key, lng, lat)
+    Reporter().step(f"set {kind} {key!r} to {lat}, {lng} (verified); {moved} ticket(s) moved")
 
 
 def main() -> None:

@@ -36,6 +36,11 @@ CONTRACT_NAMES = (
 )
 
 
+# The local HTTP servers (moto, pytest-httpserver) log every request line, query string (and so
+# a geocoder key) included: keep them quiet.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
 def database_url(name: str) -> str:
     params = psycopg.conninfo.conninfo_to_dict(ADMIN_URL)
     params["dbname"] = name
@@ -139,7 +144,6 @@ def s3_endpoint() -> Iterator[str]:
     """moto's real S3 HTTP server on a loopback port: boto3 talks HTTP to it, as to RustFS."""
     from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

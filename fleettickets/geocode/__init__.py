@@ -1,0 +1,1 @@
+"""Geocoding: coarse cluster points and precise location points, cached in the gazetteers."""
