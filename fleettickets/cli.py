@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import sys
 import traceback
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from fleettickets import migrate as migrations
+from fleettickets import status as pipeline_status
 from fleettickets.config import load_settings, redact
 from fleettickets.db import connect, first_line
 from fleettickets.errors import FleetError
@@ -118,6 +120,28 @@ def ingest(
     reporter.step(result.summary())
     if result.alert:
         raise _fail(result.alert, 1)
+
+
+@app.command()
+@command
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document, for machines.")] = False,
+    max_age_hours: Annotated[
+        float | None, typer.Option("--max-age-hours", help="Exit 1 if the last ingest is older (health checks).")
+    ] = None,
+) -> None:
+    """The pipeline at a glance: last ingest, tickets, positions, gazetteer, SLA, migrations."""
+    with connect(load_settings().require_database()) as conn:
+        report = pipeline_status.read(conn)
+    found = pipeline_status.problems(report, max_age_hours)
+    reporter = Reporter()
+    if as_json:
+        reporter.step(json.dumps({**report, "problems": found}, default=str))
+    else:
+        for line in pipeline_status.lines(report):
+            reporter.step(line)
+    if found:
+        raise _fail("; ".join(found), 1)
 
 
 geocode_app = typer.Typer(

@@ -18,8 +18,10 @@ from fleettickets.errors import ConfigError
 
 PROVIDERS = ("locationiq", "opencage")
 
-# Every secret value seen in the settings; redact() blanks them out of anything shown to a user.
+# The secret values of the settings in use; redact() blanks them out of anything shown to a user.
+# Values shorter than this are not searched for: they would blank out ordinary words.
 _SECRETS: set[str] = set()
+MIN_SECRET_LENGTH = 6
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         geocoder_base_url=get("GEOCODER_BASE_URL"),
         geocoder_rate=rate,
     )
+    _SECRETS.clear()
     _SECRETS.update(
-        v for v in (settings.geocoder_api_key, settings.s3_secret_key, _password(settings.database_url)) if v
+        v
+        for v in (settings.geocoder_api_key, settings.s3_secret_key, _password(settings.database_url))
+        if v and len(v) >= MIN_SECRET_LENGTH
     )
     return settings
 

@@ -245,6 +245,7 @@ class Feed:
     tickets: int
     seed: int = 1
     hours: int = 24  # the span over which new tickets keep arriving
+    start: datetime = EPOCH  # hour 0, EAT wall clock
 
     def population(self) -> Iterator[Ticket]:
         rng = random.Random(self.seed)
@@ -273,7 +274,7 @@ class Feed:
     def snapshot(self, hour: int = 0) -> Iterator[dict[str, str]]:
         for ticket in self.population():
             if ticket.created <= hour:
-                yield ticket.record(hour)
+                yield ticket.record(hour, self.start)
 
 
 def write_csv(

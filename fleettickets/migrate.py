@@ -158,6 +158,13 @@ def migrate(url: str, reporter: Reporter, directory: Path | None = None) -> Migr
     return result
 
 
+def hint(error: str) -> str:
+    """What to do about a failure whose cause is the server, not the migration."""
+    if "postgis" in error.lower() and "extension" in error.lower():
+        return " (PostGIS is not installed on the database server: apt-get install postgresql-15-postgis-3)"
+    return ""
+
+
 def ensure_current(conn: psycopg.Connection) -> None:
     """Refuse to work on a database whose schema is missing or behind this release."""
     status = read_status(conn, discover())

@@ -28,19 +28,10 @@ ensure_venv() {
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# Sets PG_ADMIN_URL to a reachable server with PostGIS available: the machine's own on 5432
-# (started if it is merely stopped), else a throwaway cluster in .pgdata/ on a free port.
-ensure_postgres() {
-    if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p 5432; then
-        PG_ADMIN_URL="postgresql://postgres@127.0.0.1:5432/postgres"; return
-    fi
-    if [ -d /etc/postgresql/15/main ] && command -v pg_ctlcluster >/dev/null; then
-        as_root pg_ctlcluster --skip-systemctl-redirect 15 main start || true
-        if "$PG_BIN/pg_isready" -q -t 10 -h 127.0.0.1 -p 5432; then
-            PG_ADMIN_URL="postgresql://postgres@127.0.0.1:5432/postgres"; return
-        fi
-    fi
-    local dir="$ROOT/.pgdata" run=()
+# Starts (creating it the first time) a PostgreSQL cluster of our own in DIR on a free port,
+# with the system's initdb/pg_ctl; sets CLUSTER_URL to its postgres database.
+start_cluster() {
+    local dir="$1" run=()
     [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)   # initdb refuses to run as root
     if [ ! -f "$dir/PG_VERSION" ]; then
         echo "creating a throwaway PostgreSQL cluster in $dir"
@@ -53,5 +44,27 @@ ensure_postgres() {
         "${run[@]}" "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w \
             -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null
     fi
-    PG_ADMIN_URL="postgresql://postgres@127.0.0.1:$port/postgres"
+    CLUSTER_URL="postgresql://postgres@127.0.0.1:$port/postgres"
+}
+
+stop_cluster() {
+    local dir="$1" run=()
+    [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
+    [ -f "$dir/postmaster.pid" ] && "${run[@]}" "$PG_BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null || true
+}
+
+# Sets PG_ADMIN_URL to a reachable server with PostGIS available: the machine's own on 5432
+# (started if it is merely stopped), else a throwaway cluster in .pgdata/.
+ensure_postgres() {
+    if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p 5432; then
+        PG_ADMIN_URL="postgresql://postgres@127.0.0.1:5432/postgres"; return
+    fi
+    if [ -d /etc/postgresql/15/main ] && command -v pg_ctlcluster >/dev/null; then
+        as_root pg_ctlcluster --skip-systemctl-redirect 15 main start || true
+        if "$PG_BIN/pg_isready" -q -t 10 -h 127.0.0.1 -p 5432; then
+            PG_ADMIN_URL="postgresql://postgres@127.0.0.1:5432/postgres"; return
+        fi
+    fi
+    start_cluster "$ROOT/.pgdata"
+    PG_ADMIN_URL="$CLUSTER_URL"
 }

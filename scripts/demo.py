@@ -1,0 +1,114 @@
+"""The demo's driver (run it through ./scripts/demo, which sets everything up).
+
+Against a throwaway database and an in-memory S3 endpoint (moto's server, path-style, as
+RustFS is reached), it plays 07:00-19:00 EAT of one day: each hour the exporter drops a full
+snapshot, some hours byte-identical to the one before, and the scheduled job
+`fleettickets ingest --from-bucket --apply` runs. Then it geocodes against a local stand-in
+provider, and prints `fleettickets status`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+
+import boto3
+import psycopg
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from fleettickets.config import redact_url
+from fleettickets.devdata import Feed, stamp_name, write_csv
+from fleettickets.devgeocoder import DevGeocoder
+from fleettickets.snapshot import EAT
+
+DATABASE = "fleettickets_demo"
+HOURS = range(7, 20)  # the schedule's 07:15-19:15 EAT
+IDENTICAL_HOURS = {9, 13, 16}  # the exporter re-emits the previous hour's content byte for byte
+
+
+def run(*args: str, env: dict[str, str]) -> None:
+    out = subprocess.run([sys.executable, "-m", "fleettickets", *args], env=env, capture_output=True, text=True)
+    for line in (out.stdout + out.stderr).strip().splitlines():
+        print(f"    {line}")
+    if out.returncode != 0:
+        sys.exit(f"demo: `fleettickets {' '.join(args)}` failed (exit {out.returncode})")
+
+
+def main(server_url: str) -> None:
+    params = psycopg.conninfo.conninfo_to_dict(server_url)
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {DATABASE}")
+    url = psycopg.conninfo.make_conninfo(**{**params, "dbname": DATABASE})
+    print(f"database      {redact_url(url)} (made anew)")
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request otherwise
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    s3.start()
+    endpoint = f"http://127.0.0.1:{s3._server.server_port}"
+    print(f"bucket        s3://tickets at {endpoint} (moto, in memory)")
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="demo",
+        aws_secret_access_key="demo-secret",
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    client.create_bucket(Bucket="tickets")
+    client.put_object(Bucket="tickets", Key="automations/crq/2026-06-15T07-00-00.csv", Body=b"out of scope")
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "RUSTFS_ENDPOINT": endpoint,
+        "RUSTFS_ACCESS_KEY": "demo",
+        "RUSTFS_SECRET_KEY": "demo-secret",
+        "RUSTFS_BUCKET": "tickets",
+    }
+
+    print("\n$ fleettickets migrate")
+    run("migrate", env=env)
+    # yesterday's exports, so that open tickets' SLA clocks read like a live feed's
+    day = datetime.now(EAT).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    feed = Feed(31434, start=day)
+    body = b""
+    for hour in HOURS:
+        if hour not in IDENTICAL_HOURS:
+            text = io.StringIO()
+            write_csv(text, feed.snapshot(hour))
+            body = text.getvalue().encode()
+        key = "automations/inc/" + stamp_name(hour, day)
+        client.put_object(Bucket="tickets", Key=key, Body=body)
+        print(f"\n[{hour:02d}:00 EAT] exporter wrote {key} ({len(body) / 1e6:.1f} MB)")
+        print("$ fleettickets ingest --from-bucket --apply")
+        run("ingest", "--from-bucket", "--apply", env=env)
+
+    with DevGeocoder(naive=True) as provider:
+        geo_env = {**env, "GEOCODER_API_KEY": "demo-key", "GEOCODER_BASE_URL": provider.url, "GEOCODER_RATE": "200"}
+        print(f"\ngeocoder      a local LocationIQ stand-in at {provider.url}")
+        for kind in ("clusters", "locations"):
+            print(f"$ fleettickets geocode {kind} --apply")
+            run("geocode", kind, "--apply", env=geo_env)
+
+    print("\n$ fleettickets status")
+    run("status", env=env)
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="tickets").get("Contents", [])]
+    print(
+        f"\nbucket now    {sum(k.startswith('automations/inc/processed/') for k in keys)} files in processed/, "
+        f"{sum(k.startswith('automations/crq/') for k in keys)} in crq/ (untouched)"
+    )
+    s3.stop()
+    print(
+        f"\nThe data stays in database {DATABASE} ({redact_url(url)}); try:\n"
+        f"  psql '{url}' -c 'SELECT sla_state, count(*) FROM tickets.inc_open_sla GROUP BY 1'\n"
+        "Throw it away with ./scripts/demo --down (own cluster) or DROP DATABASE fleettickets_demo."
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "postgresql://postgres@127.0.0.1:5432/postgres")
