@@ -20,7 +20,7 @@ from fleettickets.errors import FleetError
 from fleettickets.geocode import gazetteer
 from fleettickets.geocode.run import GUARD_KM, geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_bucket, ingest_csv
-from fleettickets.migrate import ensure_current
+from fleettickets.migrate import open_current
 from fleettickets.report import Reporter
 
 app = typer.Typer(
@@ -188,9 +188,7 @@ Key = Annotated[str, typer.Argument(help="the cluster name, or the location quer
 
 
 def _gazetteer_connection():
-    conn = connect(load_settings().require_database())
-    ensure_current(conn)
-    return conn
+    return open_current(load_settings().require_database())
 
 
 def _check_kind(kind: str) -> None:
@@ -209,7 +207,7 @@ def gazetteer_list(
     if kind:
         _check_kind(kind)
     reporter = Reporter()
-    with _gazetteer_connection() as conn:
+    with _gazetteer_connection() as (conn, _):
         found = gazetteer.entries(conn, kind=kind, status=status, unverified=unverified)
     for e in found:
         where = f"{e.latitude:.5f},{e.longitude:.5f}" if e.latitude is not None else "-"
@@ -225,7 +223,7 @@ def gazetteer_list(
 def gazetteer_verify(kind: Kind, key: Key) -> None:
     """Mark an entry as checked: later geocoding runs never overwrite it."""
     _check_kind(kind)
-    with _gazetteer_connection() as conn:
+    with _gazetteer_connection() as (conn, _):
         gazetteer.verify(conn, kind, key)
     Reporter().step(f"verified {kind} {key!r}")
 
@@ -240,7 +238,7 @@ def gazetteer_set(
 ) -> None:
     """Set an entry's point by hand (marks it verified) and move its tickets now."""
     _check_kind(kind)
-    with _gazetteer_connection() as conn:
+    with _gazetteer_connection() as (conn, _):
         moved = gazetteer.set_point(conn, kind, key, lng, lat)
     Reporter().step(f"set {kind} {key!r} to {lat}, {lng} (verified); {moved} ticket(s) moved")
 

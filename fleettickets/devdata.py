@@ -188,12 +188,13 @@ class Ticket:
     def is_open(self, hour: int) -> bool:
         return not self.alarm and (self.closes is None or self.closes > hour)
 
-    def record(self, hour: int) -> dict[str, str]:
+    def record(self, hour: int, start: datetime = EPOCH) -> dict[str, str]:
+        """The ticket as snapshot(hour) shows it; `start` is hour 0 (EAT wall clock)."""
         region, _, _, _ = CLUSTERS[self.cluster]
-        created = EPOCH + timedelta(hours=self.created)
+        created = start + timedelta(hours=self.created)
         open_now = self.is_open(hour)
         closed_at = (
-            None if open_now else EPOCH + timedelta(hours=self.closes if self.closes is not None else self.created)
+            None if open_now else start + timedelta(hours=self.closes if self.closes is not None else self.created)
         )
         last_change = closed_at or created
         raw_status, normalized = self.status if open_now else ("Closed", "closed")

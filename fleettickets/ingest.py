@@ -24,7 +24,7 @@ from fleettickets.clean import CleanStats, Reject, clean_rows
 from fleettickets.config import Settings
 from fleettickets.errors import ArchiveError, RefusedFile, StoreError
 from fleettickets.load import MergeCounts, load
-from fleettickets.migrate import ensure_current
+from fleettickets.migrate import open_current
 from fleettickets.report import Reporter
 from fleettickets.snapshot import PREFIX, Snapshot, newest, parse_stamp
 
@@ -146,22 +146,16 @@ def _session(settings: Settings, apply: bool, reporter: Reporter) -> Iterator[tu
     """(connection, free): the database for a run, holding the ingest lock when applying.
 
     A dry run needs no lock and, without DATABASE_URL, no database: it then parses only.
-    free is False when another ingest holds the lock.
     """
     if not apply and not settings.database_url:
         reporter.step("no DATABASE_URL: dry run parses the file only")
         yield None, True
         return
-    with db.connect(settings.require_database()) as conn:
-        ensure_current(conn)
-        conn.commit()
-        if not apply:
-            yield conn, True
-            return
-        with db.advisory_lock(conn, db.LOCK_INGEST, wait=False) as free:
-            if not free:
-                reporter.step("another ingest is running: nothing to do")
-            yield conn, free
+    lock_key = db.LOCK_INGEST if apply else None
+    with open_current(settings.require_database(), lock_key=lock_key) as (conn, free):
+        if not free:
+            reporter.step("another ingest is running: nothing to do")
+        yield conn, free
 
 
 def _previous(conn: psycopg.Connection | None) -> tuple[str | None, datetime | None]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,3 +177,17 @@ def ensure_current(conn: psycopg.Connection) -> None:
             f"{len(status.pending)} migration(s) pending (next: {status.pending[0].script}): "
             "run `fleettickets migrate` first"
         )
+
+
+@contextmanager
+def open_current(url: str, *, lock_key: int | None = None) -> Iterator[tuple[psycopg.Connection, bool]]:
+    """(connection, free): a database whose schema is current, holding the session advisory lock
+    `lock_key` when one is given; free is False when another run holds that lock."""
+    with db.connect(url) as conn:
+        ensure_current(conn)
+        conn.commit()
+        if lock_key is None:
+            yield conn, True
+            return
+        with db.advisory_lock(conn, lock_key, wait=False) as free:
+            yield conn, free

@@ -16,15 +16,8 @@ CREATE TABLE IF NOT EXISTS tickets.inc (
     ingested_at timestamptz NOT NULL DEFAULT now()
 );
 
--- CRQ (new installations) keeps its raw-first table but is not fed by this pipeline.
-CREATE TABLE IF NOT EXISTS tickets.crq (
-    ticket_id   text PRIMARY KEY,
-    raw         jsonb NOT NULL,
-    geom        geometry(Point, 4326),
-    geo_source  text NOT NULL DEFAULT 'none'
-                CHECK (geo_source IN ('feed', 'location', 'cluster', 'none')),
-    ingested_at timestamptz NOT NULL DEFAULT now()
-);
+-- CRQ (new installations) keeps its raw-first table, the same shape, but is not fed by this pipeline.
+CREATE TABLE IF NOT EXISTS tickets.crq (LIKE tickets.inc INCLUDING ALL);
 
 -- One point per cluster: the coarse fallback and the centre of the wrong-city guard.
 CREATE TABLE IF NOT EXISTS tickets.geo_clusters (

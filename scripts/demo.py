@@ -16,12 +16,11 @@ import subprocess
 import sys
 from datetime import datetime, timedelta
 
-import boto3
 import psycopg
-from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from fleettickets.config import redact_url
+from fleettickets.bucket import Bucket
+from fleettickets.config import Settings, redact_url
 from fleettickets.devdata import Feed, stamp_name, write_csv
 from fleettickets.devgeocoder import DevGeocoder
 from fleettickets.snapshot import EAT
@@ -52,14 +51,8 @@ def main(server_url: str) -> None:
     s3.start()
     endpoint = f"http://127.0.0.1:{s3._server.server_port}"
     print(f"bucket        s3://tickets at {endpoint} (moto, in memory)")
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="demo",
-        aws_secret_access_key="demo-secret",
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    settings = Settings(s3_endpoint=endpoint, s3_access_key="demo", s3_secret_key="demo-secret", s3_bucket="tickets")
+    client = Bucket(settings).client  # the pipeline's own client: path-style, as RustFS is reached
     client.create_bucket(Bucket="tickets")
     client.put_object(Bucket="tickets", Key="automations/crq/2026-06-15T07-00-00.csv", Body=b"out of scope")
     env = {
@@ -105,7 +98,7 @@ def main(server_url: str) -> None:
     s3.stop()
     print(
         f"\nThe data stays in database {DATABASE} ({redact_url(url)}); try:\n"
-        f"  psql '{url}' -c 'SELECT sla_state, count(*) FROM tickets.inc_open_sla GROUP BY 1'\n"
+        f"  psql '{redact_url(url)}' -c 'SELECT sla_state, count(*) FROM tickets.inc_open_sla GROUP BY 1'\n"
         "Throw it away with ./scripts/demo --down (own cluster) or DROP DATABASE fleettickets_demo."
     )
 

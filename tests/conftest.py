@@ -155,21 +155,13 @@ class Store:
     """A fresh bucket on the moto server, and the settings that reach it."""
 
     def __init__(self, endpoint: str) -> None:
-        import boto3
-        from botocore.config import Config
+        from fleettickets.bucket import Bucket
 
         self.name = f"tickets-{uuid.uuid4().hex[:10]}"
         self.settings = Settings(
             s3_endpoint=endpoint, s3_access_key="test-access", s3_secret_key="test-secret-key", s3_bucket=self.name
         )
-        self.client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="test-access",
-            aws_secret_access_key="test-secret-key",
-            region_name="us-east-1",
-            config=Config(s3={"addressing_style": "path"}),
-        )
+        self.client = Bucket(self.settings).client  # the client the pipeline itself uses: path-style
         self.client.create_bucket(Bucket=self.name)
 
     def put(self, key: str, body: bytes | str) -> None:

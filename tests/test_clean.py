@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from fleettickets.clean import CleanStats, Reject, clean_record, clean_rows
+from fleettickets.clean import CleanStats, Reject, clean_rows, record_cleaner
 from fleettickets.devdata import HEADER
 from fleettickets.errors import RefusedFile
 from tests.helpers import csv_text, record
@@ -37,8 +37,8 @@ def test_record_cleaning():
         "mttr",
         "brand_new_column",
     ]
-    raw = clean_record(
-        header, ["WOT1", "NAIROBI West", "  in progress ", "2026-06-15", "Field", "pending", "inc", "", "kept"]
+    raw = record_cleaner(header)(
+        ["WOT1", "NAIROBI West", "  in progress ", "2026-06-15", "Field", "pending", "inc", "", "kept"]
     )
     assert raw == {
         "ticket_id": "WOT1",

@@ -21,7 +21,7 @@ from fleettickets import db
 from fleettickets.config import Settings
 from fleettickets.geocode.places import cluster_query, distance_km, in_kenya, location_query, normalise, strip_codes
 from fleettickets.geocode.providers import Outcome, Provider, provider_for
-from fleettickets.migrate import ensure_current
+from fleettickets.migrate import open_current
 from fleettickets.report import Reporter
 
 GUARD_KM = 25.0
@@ -66,17 +66,14 @@ class LocationGroup:
 
 @contextmanager
 def _session(settings: Settings, apply: bool, reporter: Reporter) -> Iterator[tuple[psycopg.Connection, bool]]:
-    with db.connect(settings.require_database()) as conn:
-        ensure_current(conn)
-        conn.commit()
-        if not apply:
-            yield conn, True
-            return
+    """(connection, free): the database, holding the geocoding lock when applying."""
+    if apply:
         settings.require_geocoder()
-        with db.advisory_lock(conn, db.LOCK_GEOCODE, wait=False) as free:
-            if not free:
-                reporter.step("another geocoding run is going: nothing to do")
-            yield conn, free
+    lock_key = db.LOCK_GEOCODE if apply else None
+    with open_current(settings.require_database(), lock_key=lock_key) as (conn, free):
+        if not free:
+            reporter.step("another geocoding run is going: nothing to do")
+        yield conn, free
 
 
 def _needs_asking(cached: tuple[str, bool] | None, retry_failed: bool) -> bool:
