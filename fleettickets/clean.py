@@ -8,9 +8,10 @@ whole may be loaded (the loader only commits after asking).
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+
+import orjson
 
 from fleettickets.errors import RefusedFile
 
@@ -23,7 +24,6 @@ TRUE_WORDS = frozenset({"true", "t", "1", "yes"})  # the same spellings as ticke
 LOGGED_MALFORMED = 5
 
 csv.field_size_limit(16 * 1024 * 1024)  # a runaway quote is a malformed row, not a crash
-_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder, not one a row
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def clean_rows(
             drop(line, "alarm (is_alarm true)", malformed=False)
             continue
         fields[at_id] = ticket_id
-        raw = _to_json(clean_record(fields))
+        raw = orjson.dumps(clean_record(fields)).decode()
         if "\\u0000" in raw:  # PostgreSQL text and jsonb cannot hold NUL
             drop(line, "a value contains a NUL character", malformed=True)
             continue
