@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import resource
 import time
@@ -12,6 +13,8 @@ from contextlib import contextmanager
 import psycopg
 
 from fleettickets import migrate
+from fleettickets.clean import CleanStats, clean_rows
+from fleettickets.devdata import Feed, write_csv
 from fleettickets.report import Reporter
 
 ADMIN_URL = os.environ.get(
@@ -50,3 +53,26 @@ def timed() -> Iterator[list[float]]:
 
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
+
+
+def stage_rows(conn: psycopg.Connection, rows: int, changed_every: int) -> int:
+    """bench_stage: `rows` cleaned generated rows (line, ticket_id, raw); bench_stage_changed: the same
+    with every `changed_every`-th ticket's owner changed. Returns the rows staged."""
+    buffer = io.StringIO()
+    write_csv(buffer, Feed(int(rows / 0.6)).snapshot(0))  # ~34 % alarms are dropped: enough to keep `rows`
+    buffer.seek(0)
+    conn.execute("CREATE UNLOGGED TABLE bench_stage (line int, ticket_id text, raw jsonb)")
+    with conn.cursor().copy("COPY bench_stage FROM STDIN") as copy:
+        for n, row in enumerate(clean_rows(buffer, CleanStats())):
+            if n == rows:
+                break
+            copy.write_row(row)
+    conn.execute(
+        "CREATE UNLOGGED TABLE bench_stage_changed AS SELECT line, ticket_id,"
+        " CASE WHEN line %% %s = 0 THEN raw || jsonb_build_object('owner', 'changed') ELSE raw END AS raw"
+        " FROM bench_stage",
+        (changed_every,),
+    )
+    conn.execute("ANALYZE bench_stage")
+    conn.commit()
+    return conn.execute("SELECT count(*) FROM bench_stage").fetchone()[0]

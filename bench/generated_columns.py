@@ -22,9 +22,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import throwaway_database, timed
-from fleettickets.clean import CleanStats, clean_rows
-from fleettickets.devdata import Feed, write_csv
+from bench.common import stage_rows, throwaway_database, timed
 
 UPSERT = """
 INSERT INTO {table} AS t (ticket_id, raw) SELECT ticket_id, raw FROM bench_stage{suffix}
@@ -91,27 +89,12 @@ TIMESTAMP_COLUMNS = {
 
 
 def stage(conn: psycopg.Connection, rows: int) -> None:
-    """bench_stage: the cleaned rows; bench_stage_changed: every raw changed."""
-    import io
-
-    buffer = io.StringIO()
-    write_csv(buffer, Feed(int(rows / 0.66) + 1).snapshot(0))  # ~34 % are alarms and dropped
-    buffer.seek(0)
-    conn.execute("CREATE UNLOGGED TABLE bench_stage (line int, ticket_id text, raw jsonb)")
-    with conn.cursor().copy("COPY bench_stage FROM STDIN") as copy:
-        for n, row in enumerate(clean_rows(buffer, CleanStats())):
-            if n == rows:
-                break
-            copy.write_row(row)
-    conn.execute(
-        "CREATE UNLOGGED TABLE bench_stage_changed AS"
-        " SELECT line, ticket_id, raw || jsonb_build_object('owner', 'changed') AS raw FROM bench_stage"
-    )
+    """The staged rows (every raw changed in bench_stage_changed) and the bare table."""
+    stage_rows(conn, rows, changed_every=1)
     conn.execute(
         "CREATE TABLE inc_bare (ticket_id text PRIMARY KEY, raw jsonb NOT NULL,"
         " ingested_at timestamptz NOT NULL DEFAULT now())"
     )
-    conn.execute("ANALYZE bench_stage")
     conn.commit()
 
 
@@ -121,7 +104,7 @@ def run(conn: psycopg.Connection, table: str, suffix: str, merge: bool) -> float
         if merge:
             conn.execute("SELECT tickets.begin_inc_stage()")
             conn.execute(f"INSERT INTO inc_stage SELECT * FROM bench_stage{suffix}")
-            conn.execute("SELECT tickets.merge_inc_stage(true)")
+            conn.execute("SELECT tickets.merge_inc_stage(true, p_history := false)")
         else:
             conn.execute(UPSERT.format(table=table, suffix=suffix))
         conn.commit()

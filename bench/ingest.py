@@ -89,7 +89,7 @@ def floor(stage: Path, url: str) -> float:
     script = stage.with_suffix(".sql")
     script.write_text(
         f"BEGIN;\nSELECT tickets.begin_inc_stage();\n\\copy inc_stage FROM '{stage}'\n"
-        "SELECT * FROM tickets.merge_inc_stage(true);\nCOMMIT;\n"
+        "SELECT * FROM tickets.merge_inc_stage(true, p_observed_at := now());\nCOMMIT;\n"
     )
     params = psycopg.conninfo.conninfo_to_dict(url)
     started = time.perf_counter()

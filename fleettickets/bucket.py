@@ -55,16 +55,16 @@ class Bucket:
         except BotoCoreError as e:
             raise StoreError(f"cannot {action} at {self.endpoint}: {e}") from None
 
-    def list_snapshots(self) -> list[Snapshot]:
-        """Every stamped snapshot directly under the INC prefix (paginated: any number of keys)."""
+    def list_snapshots(self, prefix: str = PREFIX) -> list[Snapshot]:
+        """Every stamped snapshot directly under `prefix` (paginated: any number of keys)."""
         found: list[Snapshot] = []
-        with self._errors(f"list s3://{self.name}/{PREFIX}"):
+        with self._errors(f"list s3://{self.name}/{prefix}"):
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.name, Prefix=PREFIX, Delimiter="/"
+                Bucket=self.name, Prefix=prefix, Delimiter="/"
             )
             for page in pages:
                 for item in page.get("Contents", []):
-                    snapshot = snapshot_from_key(item["Key"], item.get("ETag"), item.get("Size"))
+                    snapshot = snapshot_from_key(item["Key"], item.get("ETag"), item.get("Size"), prefix)
                     if snapshot:
                         found.append(snapshot)
         return found

@@ -7,11 +7,15 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from rich.console import Console
+from rich.table import Table as RichTable
 
+from fleettickets import analytics, history
 from fleettickets import migrate as migrations
 from fleettickets import status as pipeline_status
 from fleettickets.config import load_settings, redact
@@ -22,6 +26,7 @@ from fleettickets.geocode.run import GUARD_KM, geocode_clusters, geocode_locatio
 from fleettickets.ingest import ingest_bucket, ingest_csv
 from fleettickets.migrate import open_current
 from fleettickets.report import Reporter
+from fleettickets.snapshot import EAT
 
 app = typer.Typer(
     help="Hourly INC ticket snapshots from S3 into a geocoded PostgreSQL/PostGIS schema.",
@@ -187,7 +192,7 @@ Kind = Annotated[str, typer.Argument(help="cluster or location")]
 Key = Annotated[str, typer.Argument(help="the cluster name, or the location query as `gazetteer list` shows it")]
 
 
-def _gazetteer_connection():
+def _current_connection():
     return open_current(load_settings().require_database())
 
 
@@ -207,7 +212,7 @@ def gazetteer_list(
     if kind:
         _check_kind(kind)
     reporter = Reporter()
-    with _gazetteer_connection() as (conn, _):
+    with _current_connection() as (conn, _):
         found = gazetteer.entries(conn, kind=kind, status=status, unverified=unverified)
     for e in found:
         where = f"{e.latitude:.5f},{e.longitude:.5f}" if e.latitude is not None else "-"
@@ -223,7 +228,7 @@ def gazetteer_list(
 def gazetteer_verify(kind: Kind, key: Key) -> None:
     """Mark an entry as checked: later geocoding runs never overwrite it."""
     _check_kind(kind)
-    with _gazetteer_connection() as (conn, _):
+    with _current_connection() as (conn, _):
         gazetteer.verify(conn, kind, key)
     Reporter().step(f"verified {kind} {key!r}")
 
@@ -238,9 +243,112 @@ def gazetteer_set(
 ) -> None:
     """Set an entry's point by hand (marks it verified) and move its tickets now."""
     _check_kind(kind)
-    with _gazetteer_connection() as (conn, _):
+    with _current_connection() as (conn, _):
         moved = gazetteer.set_point(conn, kind, key, lng, lat)
     Reporter().step(f"set {kind} {key!r} to {lat}, {lng} (verified); {moved} ticket(s) moved")
+
+
+def _today_eat() -> date:
+    return datetime.now(EAT).date()
+
+
+def _print_table(table: analytics.Table, fmt: str, title: str) -> None:
+    if fmt == "json":
+        print(table.as_json())
+    elif fmt == "csv":
+        print(table.as_csv(), end="")
+    else:
+        grid = RichTable(title=title, title_justify="left")
+        for column in table.columns:
+            grid.add_column(column, justify="left" if column in TEXT_COLUMNS else "right")
+        for row in table.rows:
+            grid.add_row(*("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+        Console().print(grid)
+        print(f"{len(table.rows)} row(s)")
+
+
+TEXT_COLUMNS = {
+    "day",
+    "week",
+    "cluster",
+    "team",
+    "owner",
+    "measure",
+    "ticket_id",
+    "location_name",
+    "sla_state",
+    "geo_source",
+}
+Format = Annotated[str, typer.Option("--format", help="table, json or csv.")]
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("table", "json", "csv"):
+        raise FleetError(f"--format must be table, json or csv, not {fmt!r}")
+
+
+@app.command()
+@command
+def report(
+    name: Annotated[str, typer.Argument(help=", ".join(analytics.REPORTS))],
+    start: Annotated[
+        str | None, typer.Option("--from", help="First EAT day (YYYY-MM-DD); default 30 days ago.")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last EAT day (YYYY-MM-DD); default today.")] = None,
+    fmt: Format = "table",
+) -> None:
+    """Analytics: daily flow, backlog, MTTR, SLA compliance, team closures, data quality."""
+    if name not in analytics.REPORTS:
+        raise FleetError(f"no report {name!r}: choose one of {', '.join(analytics.REPORTS)}")
+    _check_format(fmt)
+    last = _day(end, "--to") if end else _today_eat()
+    first = _day(start, "--from") if start else last - timedelta(days=30)
+    if first > last:
+        raise FleetError(f"--from {first} is after --to {last}")
+    with _current_connection() as (conn, _):
+        table = analytics.run(conn, name, first, last)
+    _print_table(table, fmt, f"{analytics.REPORTS[name][1]}, {first} .. {last} (EAT)")
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise FleetError(f"{option} must be a date like 2026-06-15, not {text!r}") from None
+
+
+@app.command()
+@command
+def nearest(
+    lng: Annotated[float, typer.Option("--lng", min=-180, max=180, help="Longitude of the vehicle.")],
+    lat: Annotated[float, typer.Option("--lat", min=-90, max=90, help="Latitude of the vehicle.")],
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many tickets.")] = 10,
+    radius_km: Annotated[float | None, typer.Option("--radius-km", min=0, help="Only within this distance.")] = None,
+    precision: Annotated[
+        str | None, typer.Option("--precision", help="Only tickets positioned this precisely (location).")
+    ] = None,
+    fmt: Format = "table",
+) -> None:
+    """Dispatch: the open tickets nearest a point, closest first (metres)."""
+    _check_format(fmt)
+    if precision not in (None, "location", "cluster", "feed"):
+        raise FleetError(f"--precision must be location, cluster or feed, not {precision!r}")
+    with _current_connection() as (conn, _):
+        table = analytics.nearest(conn, lng, lat, limit, radius_km, precision)
+    _print_table(table, fmt, f"open tickets nearest {lat}, {lng}")
+
+
+history_app = typer.Typer(help="The ticket event history.", no_args_is_help=True)
+app.add_typer(history_app, name="history")
+
+
+@history_app.command("rebuild")
+@command
+def history_rebuild(apply: Apply = False) -> None:
+    """Rebuild the event history and daily backlog by replaying the archived snapshots in processed/."""
+    reporter = Reporter()
+    result = history.rebuild(load_settings(), reporter, apply=apply)
+    reporter.step(result.summary())
 
 
 def main() -> None:

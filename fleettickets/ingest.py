@@ -50,7 +50,7 @@ class IngestResult:
             )
         if self.counts:
             c = self.counts
-            parts.append(f"inserted={c.inserted} updated={c.updated} unchanged={c.unchanged}")
+            parts.append(f"inserted={c.inserted} updated={c.updated} unchanged={c.unchanged} events={c.events}")
         parts.append(f"archived={self.archived} seconds={self.seconds:.1f}")
         return " ".join(parts)
 
@@ -69,6 +69,13 @@ class _CountingReader(io.RawIOBase):
         buffer[: len(data)] = data
         self.advance(len(data))
         return len(data)
+
+
+def text_stream(stream: BinaryIO, advance: Callable[[float], None] = lambda n: None) -> io.TextIOWrapper:
+    """A snapshot's bytes as text: UTF-8 with or without BOM, line ends left to the CSV reader."""
+    return io.TextIOWrapper(
+        io.BufferedReader(_CountingReader(stream, advance), 1 << 20), encoding="utf-8-sig", newline=""
+    )
 
 
 @contextmanager
@@ -100,9 +107,7 @@ def _process(
     stats = CleanStats()
     started = time.monotonic()
     with _rejects_writer(rejects) as on_reject, reporter.progress(f"reading {name}", size) as advance:
-        text = io.TextIOWrapper(
-            io.BufferedReader(_CountingReader(stream, advance), 1 << 20), encoding="utf-8-sig", newline=""
-        )
+        text = text_stream(stream, advance)
         rows = clean_rows(text, stats, on_reject)
         if conn is None:
             for _ in rows:

@@ -2,7 +2,7 @@
 
 All in one transaction: the file's rows, the merge and the freshness row commit together or not
 at all. The merge itself (last occurrence wins, unchanged rows untouched, nothing deleted) is
-tickets.merge_inc_stage() in migrations/10_ingest_merge.sql.
+tickets.merge_inc_stage() (migrations/10_ingest_merge.sql, with history since 13_inc_history.sql).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class MergeCounts:
     inserted: int
     updated: int
     unchanged: int
+    events: int  # history rows written (tickets.inc_events)
 
 
 def load(
@@ -53,7 +54,11 @@ def load(
             refusal = stats.refusal()
             if refusal:
                 raise RefusedFile(refusal)
-            counts = MergeCounts(*conn.execute("SELECT * FROM tickets.merge_inc_stage(%s)", (apply,)).fetchone())
+            counts = MergeCounts(
+                *conn.execute(
+                    "SELECT * FROM tickets.merge_inc_stage(%s, %s, %s)", (apply, source_key, snapshot_at)
+                ).fetchone()
+            )
             if apply:
                 conn.execute(
                     "SELECT tickets.record_import('inc', %s, %s, %s)",

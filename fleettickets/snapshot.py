@@ -36,11 +36,14 @@ def parse_stamp(name: str) -> datetime | None:
         return None
 
 
-def snapshot_from_key(key: str, etag: str | None = None, size: int | None = None) -> Snapshot | None:
-    """A Snapshot if `key` is a stamped file directly under the INC prefix; anything else is ignored."""
-    if not key.startswith(PREFIX):
+def snapshot_from_key(
+    key: str, etag: str | None = None, size: int | None = None, prefix: str = PREFIX
+) -> Snapshot | None:
+    """A Snapshot if `key` is a stamped file directly under `prefix` (the INC prefix, or processed/ for
+    the history rebuild); anything else is ignored."""
+    if not key.startswith(prefix):
         return None
-    name = key[len(PREFIX) :]
+    name = key[len(prefix) :]
     if "/" in name:  # processed/, changes/, any other sub-prefix
         return None
     stamp = parse_stamp(name)

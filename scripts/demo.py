@@ -4,7 +4,7 @@ Against a throwaway database and an in-memory S3 endpoint (moto's server, path-s
 RustFS is reached), it plays 07:00-19:00 EAT of one day: each hour the exporter drops a full
 snapshot, some hours byte-identical to the one before, and the scheduled job
 `fleettickets ingest --from-bucket --apply` runs. Then it geocodes against a local stand-in
-provider, and prints `fleettickets status`.
+provider, and prints `fleettickets status`, every report and the tickets nearest a van.
 """
 
 from __future__ import annotations
@@ -90,6 +90,15 @@ def main(server_url: str) -> None:
 
     print("\n$ fleettickets status")
     run("status", env=env)
+    since = f"{day - timedelta(days=20):%Y-%m-%d}"
+    for name in ("daily", "backlog", "mttr", "sla", "teams", "quality"):
+        args = ["report", name, "--from", f"{day:%Y-%m-%d}" if name == "backlog" else since, "--to", f"{day:%Y-%m-%d}"]
+        if name in ("sla", "teams"):
+            args += ["--format", "csv"]  # many rows: keep them compact
+        print(f"\n$ fleettickets {' '.join(args)}")
+        run(*args, env=env)
+    print("\n$ fleettickets nearest --lng 36.8219 --lat -1.2921 --limit 5  # a van in central Nairobi")
+    run("nearest", "--lng", "36.8219", "--lat", "-1.2921", "--limit", "5", env=env)
     keys = [o["Key"] for o in client.list_objects_v2(Bucket="tickets").get("Contents", [])]
     print(
         f"\nbucket now    {sum(k.startswith('automations/inc/processed/') for k in keys)} files in processed/, "

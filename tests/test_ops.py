@@ -90,7 +90,7 @@ def test_readme_queries_run_against_the_real_schema(loaded):
     block = re.search(r"## Querying\s+```sql\n(.*?)```", readme, re.S).group(1)
     sql = re.sub(r"--[^\n]*", "", block).replace(":lng", "36.78").replace(":lat", "-1.28")
     statements = [s.strip() for s in sql.split(";") if s.strip()]
-    assert len(statements) == 7
+    assert len(statements) == 9
     with psycopg.connect(loaded) as c:
         results = [c.execute(s).fetchall() for s in statements]
     assert results[0][0][0]["summary"]["tickets"] == 3
