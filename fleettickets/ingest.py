@@ -11,7 +11,7 @@ import io
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -26,7 +26,7 @@ from fleettickets.errors import ArchiveError, RefusedFile, StoreError
 from fleettickets.load import MergeCounts, load
 from fleettickets.migrate import open_current
 from fleettickets.report import Reporter
-from fleettickets.snapshot import PREFIX, Snapshot, newest, parse_stamp
+from fleettickets.snapshot import EAT, PREFIX, Snapshot, newest, parse_stamp
 
 
 @dataclass
@@ -38,7 +38,6 @@ class IngestResult:
     archived: int = 0
     seconds: float = 0.0
     alert: str | None = None  # set when --max-age-hours finds the feed too old
-    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         parts = [self.outcome, self.source]
@@ -182,7 +181,7 @@ def _age_alert(stamp: datetime | None, max_age_hours: float | None, now: datetim
     age = (now - stamp).total_seconds() / 3600
     if age > max_age_hours:
         return (
-            f"the newest snapshot ({stamp:%Y-%m-%dT%H-%M-%S} EAT) is {age:.1f} h old, "
+            f"the newest snapshot ({stamp.astimezone(EAT):%Y-%m-%dT%H-%M-%S} EAT) is {age:.1f} h old, "
             f"more than --max-age-hours {max_age_hours:g}: is the exporter running?"
         )
     return None
@@ -195,7 +194,6 @@ def ingest_bucket(
     apply: bool,
     rejects: Path | None = None,
     max_age_hours: float | None = None,
-    now: datetime | None = None,
 ) -> IngestResult:
     started = time.monotonic()
     bucket = Bucket(settings)
@@ -208,7 +206,7 @@ def ingest_bucket(
         last_etag, last_stamp = _previous(conn)
         result = _ingest_newest(conn, bucket, snapshots, latest, last_etag, last_stamp, apply, reporter, rejects)
     newest_known = max((s for s in (latest.stamp if latest else None, last_stamp) if s), default=None)
-    result.alert = _age_alert(newest_known, max_age_hours, now or datetime.now(UTC))
+    result.alert = _age_alert(newest_known, max_age_hours, datetime.now(UTC))
     result.seconds = time.monotonic() - started
     return result
 

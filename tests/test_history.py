@@ -16,12 +16,9 @@ from fleettickets.snapshot import EAT
 from tests.helpers import csv_text, quiet, record
 
 
-def events(url: str) -> list[tuple]:
+def events(url: str, columns: str = "ticket_id, kind, old_status, new_status, is_open, changed") -> list[tuple]:
     with psycopg.connect(url) as c:
-        return c.execute(
-            "SELECT ticket_id, kind, old_status, new_status, is_open, changed FROM tickets.inc_events"
-            " ORDER BY observed_at, ticket_id"
-        ).fetchall()
+        return c.execute(f"SELECT {columns} FROM tickets.inc_events ORDER BY observed_at, ticket_id").fetchall()
 
 
 def load(url: str, tmp_path, name: str, records: list[dict]) -> None:
@@ -175,11 +172,7 @@ def csv_body(feed: Feed, hour: int) -> str:
 
 
 def history_rows(url: str) -> list[tuple]:
-    with psycopg.connect(url) as c:
-        return c.execute(
-            "SELECT ticket_id, kind, observed_at, source_key, changed FROM tickets.inc_events"
-            " ORDER BY observed_at, ticket_id"
-        ).fetchall()
+    return events(url, "ticket_id, kind, observed_at, source_key, changed")
 
 
 def backlog_rows(url: str) -> list[tuple]:

@@ -203,3 +203,32 @@ def test_dockerfile_runs_only_tested_commands():
     assert "fleettickets status --max-age-hours 26" in dockerfile  # test_status_json_and_health_exit_codes
     assert "USER fleet" in dockerfile and "COPY migrations" in dockerfile
     assert 'CMD ["tail", "-f", "/dev/null"]' in dockerfile
+
+
+def test_verbose_shows_the_detail_but_never_the_password():
+    env = {"DATABASE_URL": "postgresql://fleet:sup3r-secret@127.0.0.1:9/x"}
+    plain = CliRunner().invoke(app, ["status"], env=env)
+    assert plain.exit_code == 1 and "Traceback" not in plain.stderr
+    verbose = CliRunner().invoke(app, ["--verbose", "status"], env=env)
+    assert verbose.exit_code == 1 and "Traceback" in verbose.stderr and "DatabaseError" in verbose.stderr
+    assert "sup3r-secret" not in verbose.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status"],
+        ["migrate"],
+        ["ingest", "--from-bucket", "--apply"],
+        ["geocode", "clusters"],
+        ["report", "daily"],
+        ["gazetteer", "list"],
+    ],
+)
+def test_no_env_file_and_no_database_url_is_one_line(args):
+    result = CliRunner().invoke(app, args, env={})
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: DATABASE_URL is not set") or result.stderr.startswith(
+        "error: RUSTFS_ENDPOINT, RUSTFS_ACCESS_KEY, RUSTFS_SECRET_KEY not set"
+    )
+    assert result.stderr.count("\n") == 1
