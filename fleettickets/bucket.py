@@ -70,10 +70,16 @@ class Bucket:
         return found
 
     def open(self, snapshot: Snapshot) -> BinaryIO:
-        """A stream of the object's bytes, refused if it changed since it was listed (ETag)."""
+        """A stream of the object's bytes, refused if it changed since it was listed: the ETag
+        recorded for the run must be the ETag of the bytes loaded. (Compared here rather than sent
+        as If-Match, which not every S3-compatible store honours.)"""
         with self._errors(f"read s3://{self.name}/{snapshot.key}"):
-            extra = {"IfMatch": f'"{snapshot.etag}"'} if snapshot.etag else {}
-            return self.client.get_object(Bucket=self.name, Key=snapshot.key, **extra)["Body"]
+            response = self.client.get_object(Bucket=self.name, Key=snapshot.key)
+        etag = response.get("ETag", "").strip('"')
+        if snapshot.etag and etag != snapshot.etag:
+            response["Body"].close()
+            raise StoreError(f"{snapshot.key} changed after it was listed (ETag now {etag}): the next run will load it")
+        return response["Body"]
 
     def archive(self, snapshot: Snapshot) -> str:
         """Copy to processed/<name>, then delete the original; returns the new key."""

@@ -263,7 +263,8 @@ def _print_table(table: analytics.Table, fmt: str, title: str) -> None:
             grid.add_column(column, justify="left" if column in TEXT_COLUMNS else "right")
         for row in table.rows:
             grid.add_row(*("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in row))
-        Console().print(grid)
+        # off a terminal rich assumes 80 columns and would cut values short: give it room
+        Console(width=None if sys.stdout.isatty() else 200).print(grid)
         print(f"{len(table.rows)} row(s)")
 
 

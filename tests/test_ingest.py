@@ -386,3 +386,18 @@ def test_kept_as_written(tmp_path: Path) -> None:
     from fleettickets.devdata import HEADER
 
     assert len(HEADER) == 32 and set(record("x")) == set(HEADER)
+
+
+def test_a_file_replaced_between_listing_and_reading_is_not_loaded(store, db_url, monkeypatch):
+    store.put(FIRST, three_tickets())
+    original = Bucket.list_snapshots
+
+    def list_then_replace(self, *args):
+        found = original(self, *args)
+        store.put(FIRST, three_tickets(WOT1={"owner": "rewritten"}))  # the exporter rewrites it meanwhile
+        return found
+
+    monkeypatch.setattr(Bucket, "list_snapshots", list_then_replace)
+    with pytest.raises(StoreError, match="changed after it was listed"):
+        ingest.ingest_bucket(store.with_db(db_url), quiet(), apply=True)
+    assert rows(db_url) == [] and store.keys(INC) == [FIRST]
