@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import psycopg
 import pytest
@@ -189,3 +189,13 @@ def test_history_can_be_left_out_by_the_merge(db_url, history):
             "SELECT inserted, events FROM tickets.merge_inc_stage(true, p_history := %s)", (history,)
         ).fetchone()
     assert counts == (1, 1 if history else 0)
+
+
+def test_an_older_snapshot_loaded_late_rebuilds_the_days_it_touches(db_url, tmp_path):
+    """A --csv ingest of an older stamped file: its day (and the days after it) come from the events."""
+    load(db_url, tmp_path, "2026-06-17T09-00-00.csv", [record("T1"), record("T2")])
+    load(db_url, tmp_path, "2026-06-15T09-00-00.csv", [record("T1"), record("T3")])
+    with psycopg.connect(db_url) as c:
+        backlog = c.execute("SELECT day, open, opened FROM reporting.fn_backlog('2026-06-15', '2026-06-17')").fetchall()
+    # the events say: the 15th saw T3 created (T1 and T2 not yet), the 17th saw T1 and T2 created
+    assert backlog == [(date(2026, 6, 15), 1, 1), (date(2026, 6, 16), 1, 0), (date(2026, 6, 17), 3, 2)]
