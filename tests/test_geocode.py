@@ -15,6 +15,7 @@ from fleettickets.cli import app
 from fleettickets.config import Settings
 from fleettickets.devgeocoder import places
 from fleettickets.errors import GeocoderError
+from fleettickets.geocode.providers import RateLimiter
 from fleettickets.geocode.run import geocode_clusters, geocode_locations
 from tests.helpers import insert_ticket, quiet
 
@@ -147,16 +148,35 @@ def test_clusters_then_locations_position_every_open_ticket(provider, tickets):
         assert sla == -0.293
 
 
-def test_second_run_sends_nothing_and_waits_for_nothing(provider, tickets):
-    settings = provider.settings(tickets, rate=2)
+def test_second_run_sends_nothing_and_waits_for_nothing(provider, tickets, monkeypatch):
     geocode_clusters(provider.settings(tickets), quiet(), apply=True)
     geocode_locations(provider.settings(tickets), quiet(), apply=True)
     before = len(provider.hits)
-    again = geocode_locations(settings, quiet(), apply=True)
-    clusters = geocode_clusters(settings, quiet(), apply=True)
+    waits = []
+    monkeypatch.setattr(RateLimiter, "wait", lambda self: waits.append(1))
+    again = geocode_locations(provider.settings(tickets, rate=2), quiet(), apply=True)
+    clusters = geocode_clusters(provider.settings(tickets, rate=2), quiet(), apply=True)
     assert len(provider.hits) == before
     assert again.requests == clusters.requests == 0 and again.cached == 4 and clusters.cached == 3
-    assert again.seconds + clusters.seconds < 0.5  # cache hits never wait on the 2/s limiter
+    assert waits == []  # cache hits never wait on the limiter
+
+
+def test_rate_limiter_spaces_request_starts():
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 6))
+        now[0] += seconds
+
+    limiter = RateLimiter(2, clock=lambda: now[0], sleep=sleep)
+    limiter.wait()  # the first request goes at once
+    limiter.wait()
+    now[0] += 0.2  # some work between requests counts towards the interval
+    limiter.wait()
+    now[0] += 5  # after a pause nothing is owed
+    limiter.wait()
+    assert slept == [0.5, 0.3]
 
 
 def test_wrong_city_result_is_rejected_and_the_ticket_keeps_its_cluster_point(provider, tickets):
