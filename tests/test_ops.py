@@ -232,3 +232,12 @@ def test_no_env_file_and_no_database_url_is_one_line(args):
         "error: RUSTFS_ENDPOINT, RUSTFS_ACCESS_KEY, RUSTFS_SECRET_KEY not set"
     )
     assert result.stderr.count("\n") == 1
+
+
+def test_malformed_database_url_is_one_line():
+    result = CliRunner().invoke(app, ["status"], env={"DATABASE_URL": "postgresql://fleet:pw@host:notaport/db x"})
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: DATABASE_URL is malformed") or result.stderr.startswith(
+        "error: cannot connect to the database"
+    )
+    assert ":pw@" not in result.output
