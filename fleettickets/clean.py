@@ -59,6 +59,12 @@ class CleanStats:
             return f"no valid data rows ({self.rows_read:,} read)"
         return None
 
+    def check(self) -> None:
+        """Raise RefusedFile if the whole file must not be loaded."""
+        refusal = self.refusal()
+        if refusal:
+            raise RefusedFile(refusal)
+
     def describe_malformed(self) -> str:
         return "; ".join(f"line {line}: {reason}" for line, reason in self.first_malformed)
 

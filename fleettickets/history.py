@@ -9,7 +9,9 @@ emptied first, in the same transaction, so a rebuild that fails leaves the old h
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TextIO
 
 from fleettickets import db
 from fleettickets.bucket import Bucket
@@ -17,6 +19,7 @@ from fleettickets.clean import CleanStats, clean_rows
 from fleettickets.config import Settings
 from fleettickets.errors import RefusedFile
 from fleettickets.ingest import text_stream
+from fleettickets.load import stage
 from fleettickets.migrate import open_current
 from fleettickets.report import Reporter
 from fleettickets.snapshot import EAT, PREFIX, PROCESSED_PREFIX
@@ -37,6 +40,15 @@ class RebuildResult:
         )
 
 
+def _rows_unless_refused(text: TextIO, stats: CleanStats, refused: list[str]) -> Iterator[tuple[int, str, str]]:
+    """The file's clean rows; a file refused part-way just ends (its reason lands in `refused`), so the
+    COPY closes normally and the rebuild's transaction goes on with the next file."""
+    try:
+        yield from clean_rows(text, stats)
+    except RefusedFile as e:
+        refused.append(str(e))
+
+
 def rebuild(settings: Settings, reporter: Reporter, *, apply: bool) -> RebuildResult:
     started = time.monotonic()
     bucket = Bucket(settings)
@@ -55,19 +67,13 @@ def rebuild(settings: Settings, reporter: Reporter, *, apply: bool) -> RebuildRe
             conn.execute("SELECT tickets.begin_replay()")
             with reporter.progress("replaying snapshots", len(snapshots)) as advance:
                 for snapshot in snapshots:
-                    conn.execute("SELECT tickets.begin_inc_stage()")
                     stats = CleanStats()
-                    with (
-                        text_stream(bucket.open(snapshot)) as text,
-                        conn.cursor().copy("COPY inc_stage (line, ticket_id, raw) FROM STDIN") as copy,
-                    ):
-                        try:
-                            for row in clean_rows(text, stats):
-                                copy.write_row(row)
-                        except RefusedFile as e:
-                            reporter.step(f"skipped {snapshot.name}: {e}")
-                    if stats.refusal():
-                        reporter.step(f"skipped {snapshot.name}: {stats.refusal()}")
+                    refused: list[str] = []
+                    with text_stream(bucket.open(snapshot)) as text:
+                        stage(conn, _rows_unless_refused(text, stats, refused))
+                    refusal = refused[0] if refused else stats.refusal()
+                    if refusal:
+                        reporter.step(f"skipped {snapshot.name}: {refusal}")
                         conn.execute("TRUNCATE pg_temp.inc_stage")
                         result.skipped += 1
                     else:

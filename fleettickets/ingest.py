@@ -111,9 +111,7 @@ def _process(
         if conn is None:
             for _ in rows:
                 pass
-            refusal = stats.refusal()
-            if refusal:
-                raise RefusedFile(refusal)
+            stats.check()
             counts = None
         else:
             counts = load(

@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 
 from fleettickets.clean import CleanStats
 from fleettickets.db import first_line
-from fleettickets.errors import DatabaseError, RefusedFile
+from fleettickets.errors import DatabaseError
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,14 @@ class MergeCounts:
     updated: int
     unchanged: int
     events: int  # history rows written (tickets.inc_events)
+
+
+def stage(conn: psycopg.Connection, rows: Iterable[tuple[int, str, str]]) -> None:
+    """COPY cleaned (line, ticket_id, raw) rows into the session's pg_temp.inc_stage, made if need be."""
+    conn.execute("SELECT tickets.begin_inc_stage()")
+    with conn.cursor().copy("COPY inc_stage (line, ticket_id, raw) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def load(
@@ -47,13 +55,8 @@ def load(
     started = time.monotonic()
     try:
         with conn.transaction(force_rollback=not apply):
-            conn.execute("SELECT tickets.begin_inc_stage()")
-            with conn.cursor().copy("COPY inc_stage (line, ticket_id, raw) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            refusal = stats.refusal()
-            if refusal:
-                raise RefusedFile(refusal)
+            stage(conn, rows)
+            stats.check()
             counts = MergeCounts(
                 *conn.execute(
                     "SELECT * FROM tickets.merge_inc_stage(%s, %s, %s)", (apply, source_key, snapshot_at)

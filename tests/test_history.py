@@ -199,3 +199,14 @@ def test_an_older_snapshot_loaded_late_rebuilds_the_days_it_touches(db_url, tmp_
         backlog = c.execute("SELECT day, open, opened FROM reporting.fn_backlog('2026-06-15', '2026-06-17')").fetchall()
     # the events say: the 15th saw T3 created (T1 and T2 not yet), the 17th saw T1 and T2 created
     assert backlog == [(date(2026, 6, 15), 1, 1), (date(2026, 6, 16), 1, 0), (date(2026, 6, 17), 3, 2)]
+
+
+def test_rebuild_skips_a_refused_archived_file_and_says_so_once(store, db_url):
+    store.put("automations/inc/processed/" + stamp_name(0), csv_body(Feed(20), 0))
+    store.put("automations/inc/processed/" + stamp_name(1), '"id","cluster"\n"1","x"\n')  # not an INC snapshot
+    reporter = quiet()
+    result = rebuild(store.with_db(db_url), reporter, apply=True)
+    assert (result.snapshots, result.skipped) == (2, 1) and result.events > 0
+    lines = reporter.out.getvalue().splitlines()
+    skipped = [line for line in lines if line.startswith("skipped ")]
+    assert skipped == [f"skipped {stamp_name(1)}: no ticket_id column in the header (2 columns): not an INC snapshot?"]

@@ -123,7 +123,7 @@ def _reresolve(conn: psycopg.Connection, reporter: Reporter, result: GeocodeResu
     reporter.step(f"re-resolved positions: {result.moved:,} ticket(s) moved")
 
 
-def _plan(reporter: Reporter, settings: Settings, result: GeocodeResult, what: str) -> None:
+def _plan(reporter: Reporter, result: GeocodeResult, what: str) -> None:
     reporter.step(
         f"{result.kind}: {result.distinct:,} distinct, {result.cached:,} cached, {result.to_ask:,} to ask"
         + "".join(f", {n:,} skipped ({why})" for why, n in sorted(result.skipped.items()))
@@ -151,7 +151,7 @@ def geocode_clusters(
         pending = [c for c in clusters if _needs_asking(cache.get(c), retry_failed)]
         todo = pending[:limit]
         result.distinct, result.cached, result.to_ask = len(clusters), len(clusters) - len(pending), len(todo)
-        _plan(reporter, settings, result, _estimate(settings, todo, apply))
+        _plan(reporter, result, _estimate(settings, todo, apply))
         if apply and todo:
 
             def ask(provider: Provider, cluster: str) -> tuple[str, bool]:
@@ -237,7 +237,7 @@ def geocode_locations(
         todo.sort(key=lambda g: (-g.tickets, g.key))
         todo = todo[:limit]
         result.distinct, result.to_ask = len(groups), len(todo)
-        _plan(reporter, settings, result, _estimate(settings, todo, apply))
+        _plan(reporter, result, _estimate(settings, todo, apply))
         if apply and todo:
 
             def ask(provider: Provider, group: LocationGroup) -> tuple[str, bool]:
