@@ -43,6 +43,12 @@ class Choice:
     distance_km: float | None = None
     detail: str | None = None
 
+    @property
+    def point(self) -> tuple[str | None, float | None, float | None]:
+        """(display name, lng, lat) of the chosen candidate; all None when none was chosen."""
+        c = self.candidate
+        return (c.display_name, c.lng, c.lat) if c else (None, None, None)
+
 
 def strip_codes(location_name: str) -> str:
     """The place words of a location name: `NW_Ruaka Town_FDT_07` -> `Ruaka Town`.

@@ -193,7 +193,11 @@ def geocode_clusters(
                 query = cluster_query(cluster)
                 outcome = provider.lookup(query, limit=CANDIDATES)
                 choice = _decide(outcome, lambda: choose_cluster(outcome.candidates))
-                return choice.status, _save_cluster(conn, provider, cluster, query, choice)
+                saved = conn.execute(
+                    "SELECT tickets.save_cluster(%s, %s, %s, %s, %s, %s, %s, %s, %s::smallint)",
+                    (cluster, query, provider.name, choice.status, *choice.point, choice.detail, STRATEGY),
+                ).fetchone()[0]
+                return choice.status, saved
 
             _ask_each(conn, reporter, settings, todo, result, ask, cluster_of=lambda c: c, touched=set())
     result.outcome = "geocoded" if apply else "dry-run"
@@ -204,24 +208,6 @@ def geocode_clusters(
 def _decide(outcome: Outcome, choose: Callable[[], Choice]) -> Choice:
     """The provider's answer, chosen among when it has candidates."""
     return choose() if outcome.status == "ok" else Choice(outcome.status, detail=outcome.detail)
-
-
-def _save_cluster(conn: psycopg.Connection, provider: Provider, cluster: str, query: str, choice: Choice) -> bool:
-    point = choice.candidate
-    return conn.execute(
-        "SELECT tickets.save_cluster(%s, %s, %s, %s, %s, %s, %s, %s, %s::smallint)",
-        (
-            cluster,
-            query,
-            provider.name,
-            choice.status,
-            point.display_name if point else None,
-            point.lng if point else None,
-            point.lat if point else None,
-            choice.detail,
-            STRATEGY,
-        ),
-    ).fetchone()[0]
 
 
 def group_locations(rows: list[tuple[str, str, int]]) -> tuple[dict[str, LocationGroup], int]:
@@ -304,22 +290,12 @@ def geocode_locations(
                 choice = _decide(
                     outcome, lambda: choose_location(outcome.candidates, group.place, centre, group.cluster, guard_km)
                 )
-                point = choice.candidate
                 saved = conn.execute(
                     "SELECT tickets.save_location(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::smallint)",
                     (
-                        group.key,
-                        group.place,
-                        group.cluster,
-                        provider.name,
-                        choice.status,
-                        point.display_name if point else None,
-                        point.lng if point else None,
-                        point.lat if point else None,
-                        choice.distance_km,
-                        choice.detail,
-                        group.names,
-                        STRATEGY,
+                        *(group.key, group.place, group.cluster, provider.name, choice.status),
+                        *choice.point,
+                        *(choice.distance_km, choice.detail, group.names, STRATEGY),
                     ),
                 ).fetchone()[0]
                 return choice.status, saved
