@@ -134,7 +134,7 @@ def test_names_place(display_name, place, names):
 NAKURU = (36.08, -0.303)
 NAKURU_MILIMANI = Candidate(36.074, -0.293, "Milimani, Nakuru, Nakuru County, Kenya")
 NAIROBI_MILIMANI = Candidate(36.8005, -1.2905, "Milimani, Nairobi, Nairobi County, Kenya")
-NAKURU_COUNTY = Candidate(36.08, -0.50, "Nakuru County, Kenya", admin=True)
+NAKURU_COUNTY = Candidate(36.08, -0.50, "Nakuru County, Kenya", "boundary/administrative")
 MILIMANI_ROAD_FAR = Candidate(36.30, -0.52, "Milimani, Nakuru County, Kenya")  # 34.4 km off
 
 
@@ -184,7 +184,12 @@ KAMPALA = Candidate(32.58, 0.35, "Kampala, Uganda")
         ([], "not_found", None, None),
         ([NAKURU_COUNTY, NAKURU_CITY], "ok", NAKURU_CITY, None),  # the town, not the county's centroid
         ([NAKURU_CITY, NAKURU_COUNTY], "ok", NAKURU_CITY, None),
-        ([NAKURU_COUNTY], "ok", NAKURU_COUNTY, "an administrative area: no place of that name came back"),
+        (
+            [NAKURU_COUNTY],
+            "ok",
+            NAKURU_COUNTY,
+            "an administrative area (boundary/administrative): no place of that name came back",
+        ),
         ([KAMPALA, NAKURU_CITY], "ok", NAKURU_CITY, None),
         ([KAMPALA], "rejected", None, "outside Kenya (0.3500, 32.5800)"),
     ],
@@ -326,3 +331,21 @@ def test_distance_km(a, b, km):
 )
 def test_in_kenya(lng, lat, inside):
     assert in_kenya(lng, lat) is inside
+
+
+@pytest.mark.parametrize(
+    ("kind", "admin"),
+    [
+        ("place/suburb", False),
+        ("place/city", False),
+        ("boundary/administrative", True),  # LocationIQ
+        ("boundary/protected_area", True),
+        ("county", True),  # OpenCage components._type
+        ("state", True),
+        ("country", True),
+        ("neighbourhood", False),
+        ("", False),
+    ],
+)
+def test_administrative_kinds(kind, admin):
+    assert Candidate(0, 0, "x", kind).admin is admin

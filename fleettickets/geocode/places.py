@@ -26,14 +26,24 @@ STRATEGY = 2
 CANDIDATES = 5  # limit=N: enough for the ambiguous names' towns inside one box
 
 
+# Kinds of result that are administrative areas, not locations: LocationIQ's class/type
+# `boundary/administrative`, OpenCage's components._type `county`, `state`, `country`, ...
+ADMIN_KINDS = frozenset({"boundary", "administrative", "county", "state", "state_district", "region", "country"})
+
+
 @dataclass(frozen=True)
 class Candidate:
-    """One result of a provider: a point, its display name, and whether it is an administrative area."""
+    """One result of a provider: a point, its display name and its kind as the provider says it
+    (`place/suburb`, `boundary/administrative`, `county`, ...)."""
 
     lng: float
     lat: float
     display_name: str
-    admin: bool = False
+    kind: str = ""
+
+    @property
+    def admin(self) -> bool:
+        return not ADMIN_KINDS.isdisjoint(self.kind.split("/"))
 
 
 @dataclass(frozen=True)
@@ -166,7 +176,7 @@ def choose_cluster(candidates: Sequence[Candidate]) -> Choice:
     places = [c for c in inside if not c.admin]
     if places:
         return Choice("ok", places[0])
-    return Choice("ok", inside[0], detail="an administrative area: no place of that name came back")
+    return Choice("ok", inside[0], detail=f"an administrative area ({inside[0].kind}): no place of that name came back")
 
 
 def distance_km(lng1: float, lat1: float, lng2: float, lat2: float) -> float:

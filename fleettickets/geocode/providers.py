@@ -1,10 +1,10 @@
 """LocationIQ and OpenCage behind one small interface (request and response formats: CONTRACT section 5).
 
-A lookup returns every candidate of the answer (point, display name, administrative area or
-not); choosing among them is the caller's rule (places.choose_*). Every request passes the
-run's RateLimiter; 429, 5xx, timeouts and connection errors are retried with growing waits, a
-bounded number of times, then reported as an 'error' outcome (never cached as final), and so
-is an answer with junk coordinates. A bad key, a disabled account or an exhausted quota stops
+A lookup returns every candidate of the answer (point, display name, kind); choosing among
+them is the caller's rule (places.choose_*). Every request passes the run's RateLimiter; 429,
+5xx, timeouts and connection errors are retried with growing waits, a bounded number of times,
+then reported as an 'error' outcome (never cached as final), and so is an answer with junk
+coordinates. A bad key, a disabled account or an exhausted quota stops
 the run at once with GeocoderError, and so does a provider no request could reach. The API key
 travels in the query string, so no URL is ever put into a message: errors are built from status
 codes and the host only.
@@ -142,24 +142,20 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
-# What the providers call an administrative area (a county, a state, the country): no location.
-_ADMIN_TYPES = frozenset({"administrative", "county", "state", "state_district", "region", "country"})
-
-
-def _candidate(lng: object, lat: object, display_name: object, admin: bool) -> Candidate:
+def _candidate(lng: object, lat: object, display_name: object, kind: str) -> Candidate:
     x, y = coordinate(lng, 180), coordinate(lat, 90)
     if x is None or y is None:
         raise Junk(f"lat {str(lat)[:24]!r}, lng {str(lng)[:24]!r}")
-    return Candidate(x, y, str(display_name or ""), admin)
+    return Candidate(x, y, str(display_name or ""), kind)
 
 
-def _liq_admin(result: dict) -> bool:
-    return result.get("class") == "boundary" or result.get("type") in _ADMIN_TYPES
+def _liq_kind(result: dict) -> str:
+    return "/".join(str(result[k]) for k in ("class", "type") if result.get(k))
 
 
-def _oc_admin(result: dict) -> bool:
+def _oc_kind(result: dict) -> str:
     components = result.get("components")
-    return isinstance(components, dict) and components.get("_type") in _ADMIN_TYPES
+    return str(components.get("_type") or "") if isinstance(components, dict) else ""
 
 
 class LocationIQ(Provider):
@@ -181,7 +177,7 @@ class LocationIQ(Provider):
             if not all(isinstance(item, dict) for item in body):
                 return Outcome("error", detail="unreadable result")
             return Outcome(
-                "ok", tuple(_candidate(r.get("lon"), r.get("lat"), r.get("display_name"), _liq_admin(r)) for r in body)
+                "ok", tuple(_candidate(r.get("lon"), r.get("lat"), r.get("display_name"), _liq_kind(r)) for r in body)
             )
         if status == 404:
             return Outcome("not_found")  # {"error": "Unable to geocode"}: an answer, not a failure
@@ -221,7 +217,7 @@ class OpenCage(Provider):
             return Outcome(
                 "ok",
                 tuple(
-                    _candidate(r["geometry"].get("lng"), r["geometry"].get("lat"), r.get("formatted"), _oc_admin(r))
+                    _candidate(r["geometry"].get("lng"), r["geometry"].get("lat"), r.get("formatted"), _oc_kind(r))
                     for r in results
                 ),
             )
