@@ -12,8 +12,8 @@ network codes), then, for LocationIQ and OpenCage in turn, against fleettickets.
 Ground truth: each ticket is where its place really is, plus a few hundred metres of scatter
 (fixed by its id). Then a junk run (the provider answers NaN/1e999 for a while), the value of a
 fallback query, and whether the feed's region could choose among cluster candidates. Prints the
-figures; nothing is asserted. The request rate is not measured here (the bench runs at 500/s):
-tests/test_geocode.py checks that request starts stay 1/rate apart.
+figures; nothing is asserted. The shipped strategy's first locations run goes at 20 requests/s
+and the shortest span of 20 intervals the stand-in saw is printed (tests/test_geocode.py checks the spacing too).
 
     python bench/geocode_quality.py [--tickets 31434]
 """
@@ -35,13 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import throwaway_database
 from fleettickets.config import Settings
 from fleettickets.devdata import Feed, write_snapshot
-from fleettickets.devgeocoder import FIELD, UNMAPPED, DevGeocoder, ambiguous_names, true_points
+from fleettickets.devgeocoder import FIELD, UNMAPPED, DevGeocoder, Hit, ambiguous_names, true_points
 from fleettickets.geocode.places import choose_location, distance_km, in_kenya, strip_codes
 from fleettickets.geocode.providers import provider_for
 from fleettickets.geocode.run import GUARD_KM, geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_csv
 from fleettickets.report import Reporter
 
+RATE = 20  # requests/s of the shipped strategy's first run (the rest runs at 500/s)
 WRONG_TOWN_KM = 5.0  # a location point this far from the truth is another town's place
 QUIET = Reporter(open("/dev/null", "w"), interactive=False)  # noqa: SIM115
 
@@ -169,9 +170,22 @@ def old_strategy(settings: Settings, tickets: list[Ticket], ambiguous: set[str])
     return f
 
 
-def new_strategy(settings: Settings, url: str, tickets: list[Ticket], ambiguous: set[str]) -> Figures:
-    clusters = geocode_clusters(settings, QUIET, apply=True)
-    first = geocode_locations(settings, QUIET, apply=True)
+def shortest_span(hits: list[Hit], rate: int) -> float:
+    """The shortest time the stand-in saw between a request and the rate-th after it (one second
+    or more: never more than `rate` intervals in a second)."""
+    starts = [h.at for h in hits]
+    return min((b - a for a, b in zip(starts, starts[rate:], strict=False)), default=float("nan"))
+
+
+def new_strategy(
+    settings: Settings, url: str, tickets: list[Ticket], ambiguous: set[str], geocoder: DevGeocoder
+) -> tuple[Figures, float]:
+    """The shipped strategy, and the shortest span of RATE intervals in its first locations run."""
+    paced = replace(settings, geocoder_rate=RATE)
+    clusters = geocode_clusters(paced, QUIET, apply=True)
+    asked_before = len(geocoder.hits)
+    first = geocode_locations(paced, QUIET, apply=True)
+    span = shortest_span(geocoder.hits[asked_before:], RATE)
     again = geocode_clusters(replace(settings, geocoder_rate=1), QUIET, apply=True)
     second = geocode_locations(replace(settings, geocoder_rate=1), QUIET, apply=True)
     with psycopg.connect(url) as c:
@@ -185,7 +199,7 @@ def new_strategy(settings: Settings, url: str, tickets: list[Ticket], ambiguous:
     f = evaluate(tickets, points, ambiguous)
     f.requests, f.places, f.clusters_requests = first.requests, first.to_ask, clusters.requests
     f.beyond_guard, f.second_run = beyond, again.requests + second.requests
-    return f
+    return f, span
 
 
 def fallback_value(settings: Settings, url: str) -> tuple[int, int]:
@@ -259,7 +273,10 @@ def main() -> None:
                 tickets = load_tickets(url)
                 ambiguous = ambiguous_names(geocoder.world)
                 old = old_strategy(settings, tickets, ambiguous)
-                new = new_strategy(settings, url, tickets, ambiguous)
+                new, span = new_strategy(settings, url, tickets, ambiguous, geocoder)
+                extras[f"{name}: rate, locations run"] = (
+                    f"GEOCODER_RATE {RATE}: any {RATE + 1} consecutive requests spanned >= {span:.3f} s"
+                )
                 requests, gained = fallback_value(settings, url)
                 extras[f"{name}: a fallback query (no box)"] = f"{requests} more requests, {gained} places gained"
                 junk, errors, stored, resolved = junk_run(settings, url, geocoder, args.junk)
