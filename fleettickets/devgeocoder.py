@@ -18,7 +18,8 @@ Nominatim-based services do, not the way a test would like:
 - a wrong key is a 401.
 
 For failure modes, `script` queues answers (status, body: JSON-able or raw bytes) that are sent
-before any lookup, `delay_s` slows every answer, and `hits` records every request.
+before any lookup, `delay_s` slows every answer, `down_after` stops listening after that many
+requests (connections are refused from then on), and `hits` records every request.
 """
 
 from __future__ import annotations
@@ -236,6 +237,7 @@ class DevGeocoder:
     world: list[Feature] = field(default_factory=build_world)
     script: list[tuple[int, object]] = field(default_factory=list)
     delay_s: float = 0.0
+    down_after: int | None = None
     hits: list[Hit] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -286,6 +288,8 @@ class DevGeocoder:
         with self.lock:
             self.hits.append(Hit(time.monotonic(), path, params))
             scripted = self.script.pop(0) if self.script else None
+            if len(self.hits) == self.down_after:  # this answer still goes out; the next connect fails
+                threading.Thread(target=self.__exit__).start()
         if path == "/v1/search":
             if self.key is not None and params.get("key") != self.key:
                 return 401, {"error": "Invalid key"}

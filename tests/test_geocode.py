@@ -520,7 +520,7 @@ def test_an_unreachable_provider_ends_the_run_with_one_line(tickets):
     result = CliRunner().invoke(app, ["geocode", "clusters", "--apply"], env={**unreachable, "GEOCODER_RATE": "500"})
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        "error: locationiq could not be reached at 127.0.0.1: all 15 request(s) failed to connect"
+        "error: locationiq could not be reached at 127.0.0.1: 15 request(s) in a row failed to connect"
         " (check GEOCODER_BASE_URL and the network); what was resolved is kept"
     )
     with psycopg.connect(tickets) as c:
@@ -533,9 +533,22 @@ def test_a_provider_lost_for_a_short_run_still_fails_and_keeps_what_was_resolved
     gone = Settings(
         database_url=tickets, geocoder_api_key=KEY, geocoder_base_url="http://127.0.0.1:9", geocoder_rate=500
     )
-    with pytest.raises(GeocoderError, match="all 5 request"):
+    with pytest.raises(GeocoderError, match="5 request"):
         geocode_locations(gone, quiet(), apply=True, limit=1)
     assert positions(tickets)["T1"] == ("cluster", -1.31, 36.78)
+
+
+def test_a_provider_going_down_mid_run_stops_it_after_three_places(geocoder, db_url):
+    add_tickets(db_url, [(f"D{n}", "Nairobi East", name, "true") for n, name in enumerate(
+        ["Donholm", "Donholm", "Buruburu", "Embakasi", "Umoja", "Kayole", "Majengo"])])  # fmt: skip
+    geocode_clusters(settings(geocoder, db_url, rate=500), quiet(), apply=True)
+    geocoder.down_after = 2  # the cluster, then Donholm (most tickets)
+    with pytest.raises(GeocoderError, match="15 request"):
+        geocode_locations(settings(geocoder, db_url, rate=500), quiet(), apply=True)
+    assert positions(db_url)["D0"] == ("location", -1.296, 36.893)  # kept, and its tickets moved
+    with psycopg.connect(db_url) as c:
+        statuses = c.execute("SELECT status, count(*) FROM tickets.geo_locations GROUP BY 1 ORDER BY 1").fetchall()
+    assert statuses == [("error", 3), ("ok", 1)]  # stopped after three places: three more never asked
 
 
 def test_missing_key_is_one_line(tickets):

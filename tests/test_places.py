@@ -22,6 +22,7 @@ from fleettickets.geocode.places import (
     names_place,
     strip_codes,
 )
+from fleettickets.geocode.run import _needs_asking, _reask
 
 
 @pytest.mark.parametrize(
@@ -349,3 +350,26 @@ def test_in_kenya(lng, lat, inside):
 )
 def test_administrative_kinds(kind, admin):
     assert Candidate(0, 0, "x", kind).admin is admin
+
+
+@pytest.mark.parametrize(
+    ("cached", "retry_failed", "ask", "reask"),
+    [
+        (None, False, True, False),  # never asked
+        (("ok", False, 2), False, False, False),
+        (("ok", False, 2), True, False, False),
+        (("not_found", False, 2), False, False, False),
+        (("not_found", False, 2), True, True, False),
+        (("rejected", False, 2), True, False, False),  # the guard's verdict stands
+        (("error", False, 2), False, True, False),  # never final
+        (("ok", False, 1), False, True, True),  # decided by the old strategy: once more
+        (("rejected", False, 1), False, True, True),
+        (("not_found", False, 1), False, True, True),
+        (("error", False, 1), False, True, False),  # asked anyway, as an error
+        (("ok", True, 1), True, False, False),  # verified: never
+        (("error", True, 2), True, False, False),
+    ],
+)
+def test_which_cache_entries_are_asked(cached, retry_failed, ask, reask):
+    assert _needs_asking(cached, retry_failed) is ask
+    assert _reask(cached) is reask

@@ -26,7 +26,7 @@ from fleettickets.geocode.places import Candidate, coordinate
 
 RETRIES = 4
 TIMEOUT_S = 15.0
-UNREACHABLE_STOP = 3  # places in a row that no attempt could reach, before any ever did: stop the run
+UNREACHABLE_STOP = 3  # places in a row that no attempt could reach: the provider is down, stop the run
 Box = tuple[float, float, float, float]  # west, south, east, north
 
 
@@ -74,6 +74,7 @@ class Provider:
         self.requests = 0
         self.reached = False  # any answer at all, this run
         self.unreachable = 0  # places in a row whose every attempt failed to connect
+        self.refused = 0  # requests in a row that failed to connect
         self.client = httpx.Client(timeout=TIMEOUT_S, headers={"User-Agent": "fleettickets"})
 
     def close(self) -> None:
@@ -106,11 +107,14 @@ class Provider:
                 response = self.client.get(self.base + path, params=params)
             except httpx.TransportError as e:
                 problem = f"{type(e).__name__}"
-                if not isinstance(e, httpx.ConnectError):  # it answered, too slowly or cut off
+                if isinstance(e, httpx.ConnectError):
+                    self.refused += 1
+                else:  # it answered, too slowly or cut off
                     connected = self.reached = True
+                    self.refused = 0
                 continue
             connected = self.reached = True
-            self.unreachable = 0
+            self.unreachable = self.refused = 0
             try:
                 outcome = self.read(response)
             except Junk as e:
@@ -122,12 +126,13 @@ class Provider:
         return Outcome("error", detail=f"gave up after {RETRIES + 1} attempts ({problem})")
 
     def hopeless(self, finished: bool) -> GeocoderError | None:
-        """The error that ends a run against a provider no request has reached: after
-        UNREACHABLE_STOP places in a row, or at the end of the run."""
-        if self.reached or not self.requests or (not finished and self.unreachable < UNREACHABLE_STOP):
+        """The error that ends a run against a provider that cannot be reached: after
+        UNREACHABLE_STOP places in a row, or at the end of a run in which no request reached it."""
+        down = self.unreachable >= UNREACHABLE_STOP or (finished and not self.reached and self.refused > 0)
+        if not down:
             return None
         return GeocoderError(
-            f"{self.name} could not be reached at {httpx.URL(self.base).host}: all {self.requests} request(s) "
+            f"{self.name} could not be reached at {httpx.URL(self.base).host}: {self.refused} request(s) in a row "
             "failed to connect (check GEOCODER_BASE_URL and the network); what was resolved is kept"
         )
 

@@ -105,7 +105,7 @@ def _needs_asking(cached: Cached | None, retry_failed: bool) -> bool:
 
 def _reask(cached: Cached | None) -> bool:
     """An entry asked again only because an older strategy decided it (sent after new places)."""
-    return cached is not None and cached[2] < STRATEGY and cached[0] in FINAL
+    return cached is not None and not cached[1] and cached[2] < STRATEGY and cached[0] in FINAL
 
 
 def _ask_each(
