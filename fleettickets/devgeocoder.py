@@ -288,8 +288,9 @@ class DevGeocoder:
         with self.lock:
             self.hits.append(Hit(time.monotonic(), path, params))
             scripted = self.script.pop(0) if self.script else None
-            if len(self.hits) == self.down_after:  # this answer still goes out; the next connect fails
-                threading.Thread(target=self.__exit__).start()
+            going_down = len(self.hits) == self.down_after
+        if going_down:  # stop listening before this answer goes out: the next connect is refused
+            self.__exit__()
         if path == "/v1/search":
             if self.key is not None and params.get("key") != self.key:
                 return 401, {"error": "Invalid key"}
