@@ -155,14 +155,21 @@ geocode_app = typer.Typer(
 app.add_typer(geocode_app, name="geocode")
 
 Apply = Annotated[bool, typer.Option("--apply", help="Send requests and write (default: dry run).")]
-RetryFailed = Annotated[bool, typer.Option("--retry-failed", help="Ask again about places not found before.")]
+RetryFailed = Annotated[
+    bool,
+    typer.Option(
+        "--retry-failed",
+        help="Ask again about places not found before (entries of an older strategy are asked again anyway, once).",
+    ),
+]
 Limit = Annotated[int | None, typer.Option("--limit", min=0, help="At most this many requests (distinct places).")]
 
 
 @geocode_app.command("clusters")
 @command
 def geocode_clusters_command(apply: Apply = False, retry_failed: RetryFailed = False, limit: Limit = None) -> None:
-    """One point per cluster: the coarse fallback and the centre of the wrong-city guard."""
+    """One point per cluster, in Kenya (a place rather than a county of that name): the coarse
+    fallback and the centre of each location's search box and guard."""
     reporter = Reporter()
     result = geocode_clusters(load_settings(), reporter, apply=apply, retry_failed=retry_failed, limit=limit)
     reporter.step(result.summary())
@@ -174,11 +181,12 @@ def geocode_locations_command(
     apply: Apply = False,
     limit: Limit = None,
     retry_failed: RetryFailed = False,
-    guard_km: Annotated[float, typer.Option("--guard-km", min=0.1, help="Reject results farther from the cluster.")] = (
-        GUARD_KM
-    ),
+    guard_km: Annotated[
+        float, typer.Option("--guard-km", min=0.1, help="Search box and guard: no point farther from the cluster's.")
+    ] = (GUARD_KM),
 ) -> None:
-    """Precise points for actionable tickets: one request per distinct place, guarded by distance."""
+    """Precise points for actionable tickets: one request per distinct place, its words alone in a
+    box around the cluster point; the nearest candidate named like the place, within the guard."""
     reporter = Reporter()
     result = geocode_locations(
         load_settings(), reporter, apply=apply, limit=limit, retry_failed=retry_failed, guard_km=guard_km
@@ -326,11 +334,13 @@ def nearest(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many tickets.")] = 10,
     radius_km: Annotated[float | None, typer.Option("--radius-km", min=0, help="Only within this distance.")] = None,
     precision: Annotated[
-        str | None, typer.Option("--precision", help="Only tickets positioned this precisely (location).")
+        str | None,
+        typer.Option("--precision", help="Only tickets positioned this way: location (the place), cluster or feed."),
     ] = None,
     fmt: Format = "table",
 ) -> None:
-    """Dispatch: the open tickets nearest a point, closest first (metres)."""
+    """Dispatch: the open tickets nearest a point, closest first (metres); at the same distance
+    breached, at_risk, ok, then the longest open. geo_source says how precise each position is."""
     _check_format(fmt)
     if precision not in (None, "location", "cluster", "feed"):
         raise FleetError(f"--precision must be location, cluster or feed, not {precision!r}")

@@ -56,7 +56,8 @@ HEADER = (
 SENTINEL = "EXPORT STOPPED DUE TO EXCESSIVE SIZE - PLEASE NARROW THE DATE RANGE"
 
 # A dozen Kenyan clusters: (region, lng, lat, places within a few km: (name, lng, lat)).
-CLUSTERS: dict[str, tuple[str, float, float, tuple[tuple[str, float, float], ...]]] = {
+Clusters = dict[str, tuple[str, float, float, tuple[tuple[str, float, float], ...]]]
+CLUSTERS: Clusters = {
     "Nairobi West": (
         "Nairobi",
         36.7800,
@@ -166,6 +167,7 @@ class Ticket:
     """A ticket's whole life, fixed at generation."""
 
     index: int
+    region: str
     created: float  # hours after EPOCH (negative: before the feed starts)
     closes: float | None  # hours after EPOCH, None if it stays open
     alarm: bool
@@ -190,7 +192,7 @@ class Ticket:
 
     def record(self, hour: int, start: datetime = EPOCH) -> dict[str, str]:
         """The ticket as snapshot(hour) shows it; `start` is hour 0 (EAT wall clock)."""
-        region, _, _, _ = CLUSTERS[self.cluster]
+        region = self.region
         created = start + timedelta(hours=self.created)
         open_now = self.is_open(hour)
         closed_at = (
@@ -247,18 +249,21 @@ class Feed:
     seed: int = 1
     hours: int = 24  # the span over which new tickets keep arriving
     start: datetime = EPOCH  # hour 0, EAT wall clock
+    clusters: Clusters | None = None  # where tickets are (default CLUSTERS); the first ones get the most
 
     def population(self) -> Iterator[Ticket]:
         rng = random.Random(self.seed)
-        clusters = list(CLUSTERS)
+        table = self.clusters or CLUSTERS
+        clusters = list(table)
         for index in range(1, self.tickets + 1):
             cluster = clusters[int(rng.random() ** 1.6 * len(clusters))]  # Nairobi-heavy, like the real feed
-            places = CLUSTERS[cluster][3]
+            places = table[cluster][3]
             # most tickets predate the feed; a few percent arrive during it
             created = rng.uniform(0, self.hours) if rng.random() < 0.04 else -rng.uniform(1, 24 * 21)
             duration = rng.expovariate(1 / 30)
             yield Ticket(
                 index=index,
+                region=table[cluster][0],
                 created=round(created, 3),
                 closes=None if rng.random() < 0.12 else round(created + duration, 3),
                 alarm=rng.random() < 0.32,

@@ -81,7 +81,7 @@ def main(server_url: str) -> None:
         print("$ fleettickets ingest --from-bucket --apply")
         run("ingest", "--from-bucket", "--apply", env=env)
 
-    with DevGeocoder(naive=True) as provider:
+    with DevGeocoder() as provider:
         geo_env = {**env, "GEOCODER_API_KEY": "demo-key", "GEOCODER_BASE_URL": provider.url, "GEOCODER_RATE": "200"}
         print(f"\ngeocoder      a local LocationIQ stand-in at {provider.url}")
         for kind in ("clusters", "locations"):

@@ -1,17 +1,28 @@
-"""Geocoding's pure rules: code stripping, query keys, distance, the Kenya box."""
+"""Geocoding's pure rules: code stripping, query keys, the box, junk numbers, the choosers, distance,
+the Kenya box; and the stand-in provider's matching, which the tests rely on being strict."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
+from fleettickets.devgeocoder import DevGeocoder, Feature, build_world
 from fleettickets.geocode.places import (
+    Candidate,
+    box_around,
+    choose_cluster,
+    choose_location,
     cluster_query,
+    coordinate,
     distance_km,
     in_kenya,
+    location_key,
     location_query,
-    normalise,
+    names_place,
     strip_codes,
 )
+from fleettickets.geocode.run import _needs_asking, _reask
 
 
 @pytest.mark.parametrize(
@@ -49,15 +60,250 @@ def test_strip_codes(name, place):
     assert strip_codes(name) == place
 
 
-def test_spellings_of_one_place_make_one_query_key():
+def test_spellings_of_one_place_make_one_key():
     spellings = ["NW_Kileleshwa_FDT_03", "ADR_MNT_KILELESHWA SDUS3", "Kileleshwa  FDT7", "kileleshwa"]
-    keys = {normalise(location_query(strip_codes(s), "Nairobi West")) for s in spellings}
-    assert keys == {"kileleshwa, nairobi west, kenya"}
+    keys = {location_key(strip_codes(s), "Nairobi West") for s in spellings}
+    assert keys == {"kileleshwa, nairobi west, kenya"}  # the key of the first strategy, kept
 
 
-def test_queries_carry_context():
-    assert location_query("Milimani", "Kisumu") == "Milimani, Kisumu, Kenya"
-    assert cluster_query("Nairobi West") == "Nairobi West, Kenya"
+def test_queries_are_the_place_words_alone():
+    # context words not in the place's own address make a Nominatim search find nothing
+    assert location_query("Milimani") == "Milimani"
+    assert cluster_query("Nairobi West") == "Nairobi West"
+
+
+@pytest.mark.parametrize(
+    ("lng", "lat", "km", "box"),
+    [
+        (36.08, -0.303, 25, (35.8552, -0.5278, 36.3048, -0.0782)),  # Nakuru: ~0.225 degrees each way
+        (35.27, 0.514, 10, (35.1801, 0.4241, 35.3599, 0.6039)),
+        (0.0, 89.9, 25, (-22.483, 89.6752, 22.483, 90.0)),  # clamped at the pole
+    ],
+)
+def test_box_around(lng, lat, km, box):
+    assert tuple(round(v, 4) for v in box_around(lng, lat, km)) == box
+
+
+def test_box_reaches_the_radius_along_each_axis():
+    _, _, east, north = box_around(36.958, -1.476, 25)
+    assert distance_km(36.958, -1.476, east, -1.476) == pytest.approx(25, abs=0.01)
+    assert distance_km(36.958, -1.476, 36.958, north) == pytest.approx(25, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "expected"),
+    [
+        ("-1.2921", 90, -1.2921),
+        (36.8219, 180, 36.8219),
+        ("0", 90, 0.0),
+        (" 1.5 ", 90, 1.5),
+        ("NaN", 90, None),
+        (math.nan, 90, None),
+        ("1e999", 180, None),  # parses as infinity
+        ("-Infinity", 180, None),
+        (math.inf, 180, None),
+        ("90.0001", 90, None),
+        ("-180.5", 180, None),
+        ("-1,29", 90, None),
+        ("", 90, None),
+        (None, 90, None),
+        (True, 90, None),
+        ([1.0], 90, None),
+    ],
+)
+def test_coordinate_refuses_junk(value, limit, expected):
+    assert coordinate(value, limit) == expected
+
+
+@pytest.mark.parametrize(
+    ("display_name", "place", "names"),
+    [
+        ("Milimani, Nakuru, Nakuru County, Kenya", "Milimani", True),
+        ("Ruaka, Kiambu County, Kenya", "Ruaka Town", False),  # 'Town' is not in the name
+        ("Lang'ata, Nairobi, Kenya", "Lang'ata", True),
+        ("Langata, Nairobi, Kenya", "Lang'ata", False),
+        ("Elgon View, Eldoret, Kenya", "elgon view", True),
+        ("Kileleshwa, Nairobi, Kenya", "Nairobi", False),  # only in the address chain
+        ("Section 58, Nakuru, Kenya", "Section 58", True),
+        ("", "Karen", False),
+    ],
+)
+def test_names_place(display_name, place, names):
+    assert names_place(Candidate(0, 0, display_name), place) is names
+
+
+NAKURU = (36.08, -0.303)
+NAKURU_MILIMANI = Candidate(36.074, -0.293, "Milimani, Nakuru, Nakuru County, Kenya")
+NAIROBI_MILIMANI = Candidate(36.8005, -1.2905, "Milimani, Nairobi, Nairobi County, Kenya")
+NAKURU_COUNTY = Candidate(36.08, -0.50, "Nakuru County, Kenya", "boundary/administrative")
+MILIMANI_ROAD_FAR = Candidate(36.30, -0.52, "Milimani, Nakuru County, Kenya")  # 34.4 km off
+
+
+@pytest.mark.parametrize(
+    ("candidates", "status", "chosen", "detail"),
+    [
+        ([], "not_found", None, None),
+        ([NAIROBI_MILIMANI, NAKURU_MILIMANI], "ok", NAKURU_MILIMANI, None),  # nearest, not the most prominent
+        ([NAKURU_COUNTY, NAKURU_MILIMANI], "ok", NAKURU_MILIMANI, None),
+        ([NAKURU_COUNTY], "not_found", None, "1 candidate(s), none a place named 'Milimani'"),
+        (
+            [Candidate(36.08, -0.30, "Lanet, Nakuru, Kenya")],
+            "not_found",
+            None,
+            "1 candidate(s), none a place named 'Milimani'",
+        ),
+        (
+            [NAIROBI_MILIMANI, MILIMANI_ROAD_FAR],
+            "rejected",
+            None,
+            "nearest of 2 candidate(s) 34.4 km from the Nakuru point (guard 25 km)",
+        ),
+    ],
+)
+def test_choose_location(candidates, status, chosen, detail):
+    choice = choose_location(candidates, "Milimani", NAKURU, "Nakuru", 25.0)
+    assert (choice.status, choice.candidate, choice.detail) == (status, chosen, detail)
+    if status == "rejected":
+        assert choice.distance_km == pytest.approx(34.4, abs=0.05)
+    if status == "ok":
+        assert choice.distance_km == pytest.approx(distance_km(*NAKURU, chosen.lng, chosen.lat))
+
+
+def test_choose_location_guard_is_inclusive_and_configurable():
+    at_10km = Candidate(36.08, -0.303 + 10 / 111.195, "Milimani, Nakuru")
+    assert choose_location([at_10km], "Milimani", NAKURU, "Nakuru", 10.01).status == "ok"
+    assert choose_location([at_10km], "Milimani", NAKURU, "Nakuru", 9.99).status == "rejected"
+
+
+NAKURU_CITY = Candidate(36.08, -0.303, "Nakuru, Nakuru County, Kenya")
+KAMPALA = Candidate(32.58, 0.35, "Kampala, Uganda")
+
+
+@pytest.mark.parametrize(
+    ("candidates", "status", "chosen", "detail"),
+    [
+        ([], "not_found", None, None),
+        ([NAKURU_COUNTY, NAKURU_CITY], "ok", NAKURU_CITY, None),  # the town, not the county's centroid
+        ([NAKURU_CITY, NAKURU_COUNTY], "ok", NAKURU_CITY, None),
+        (
+            [NAKURU_COUNTY],
+            "ok",
+            NAKURU_COUNTY,
+            "an administrative area (boundary/administrative): no place of that name came back",
+        ),
+        ([KAMPALA, NAKURU_CITY], "ok", NAKURU_CITY, None),
+        ([KAMPALA], "rejected", None, "outside Kenya (0.3500, 32.5800)"),
+    ],
+)
+def test_choose_cluster(candidates, status, chosen, detail):
+    choice = choose_cluster(candidates)
+    assert (choice.status, choice.candidate, choice.detail) == (status, chosen, detail)
+
+
+# -- the stand-in: as strict as Nominatim ------------------------------------------------------------
+
+STAND_IN = DevGeocoder(world=build_world())
+
+
+@pytest.mark.parametrize(
+    ("query", "drop_context", "found"),
+    [
+        ("Kileleshwa", False, ["Kileleshwa, Nairobi, Nairobi County, Kenya"]),
+        ("Kileleshwa, Nairobi, Kenya", False, ["Kileleshwa, Nairobi, Nairobi County, Kenya"]),
+        ("Kileleshwa, Nairobi West, Kenya", False, []),  # 'West' is not in Kileleshwa's address
+        ("Kileleshwa, Kilimani, Kenya", False, []),
+        ("Kileleshwa, Nairobi West, Kenya", True, ["Kileleshwa, Nairobi, Nairobi County, Kenya"]),  # OpenCage
+        ("Ruaka Town", False, []),  # the map says Ruaka
+        ("Ruaka Town", True, []),
+        ("Nakuru", False, ["Nakuru County, Kenya", "Nakuru, Nakuru County, Kenya"]),  # the county outranks
+        ("Milimani, Nakuru, Kenya", False, ["Milimani, Nakuru, Nakuru County, Kenya"]),
+        ("Nairobi West, Kenya", False, ["Nairobi West, Nairobi, Nairobi County, Kenya"]),
+    ],
+)
+def test_stand_in_matches_every_word(query, drop_context, found):
+    got = STAND_IN.search(query, country="ke", drop_context=drop_context, box=None)
+    assert [f.display_name for f in got] == found
+
+
+@pytest.mark.parametrize(
+    ("name", "towns"),
+    [
+        ("Milimani", ["Nairobi", "Kisumu", "Nakuru", "Kakamega", "Kitale", "Kitengela"]),  # most prominent first
+        ("Makongeni", ["Nairobi", "Thika"]),
+        ("Bondeni", ["Mombasa", "Nakuru"]),
+        ("Majengo", ["Nairobi", "Mombasa", "Nyeri"]),
+        ("Huruma", ["Nairobi", "Eldoret"]),
+        ("Manyatta", ["Kisumu", "Embu"]),
+        ("Shauri Moyo", ["Nairobi", "Kisumu"]),
+        ("Mjini", ["Lamu", "Machakos", "Kitui"]),
+        ("Old Town", ["Mombasa", "Lamu"]),
+    ],
+)
+def test_stand_in_ambiguous_names_most_prominent_first(name, towns):
+    got = STAND_IN.search(name, country="ke", drop_context=False, box=None)
+    assert [f.chain[0] for f in got] == towns
+
+
+def test_stand_in_country_box_and_proximity():
+    everywhere = STAND_IN.search("Majengo", country=None, drop_context=False, box=None)
+    assert "Dodoma" in [f.chain[0] for f in everywhere]  # countrycodes=ke keeps it out
+    boxed = STAND_IN.search("Milimani", country="ke", drop_context=False, box=box_around(*NAKURU, 25))
+    assert [f.chain[0] for f in boxed] == ["Nakuru"]
+    near = STAND_IN.search("Milimani", country="ke", drop_context=True, box=None, near=(34.752, 0.283))
+    assert [f.chain[0] for f in near][:2] == ["Kakamega", "Kisumu"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "first"),
+    [
+        ("/v1/search", {"q": "Kileleshwa, Nairobi West, Kenya"}, 404, {"error": "Unable to geocode"}),
+        ("/v1/search", {"q": "Nakuru", "limit": "1"}, 200, {"class": "boundary", "type": "administrative"}),
+        (
+            "/v1/search",
+            {"q": "Milimani", "limit": "1", "countrycodes": "ke"},
+            200,
+            {"display_name": "Milimani, Nairobi, Nairobi County, Kenya"},
+        ),
+        (
+            "/v1/search",
+            {"q": "Milimani", "viewbox": "35.855,-0.528,36.305,-0.078", "bounded": "1"},
+            200,
+            {"lat": "-0.2930000", "lon": "36.0740000", "class": "place", "type": "suburb"},
+        ),
+        ("/v1/search", {"q": "Milimani", "viewbox": "35.855,-0.528,36.305,-0.078"}, 200, {"lat": "-0.2930000"}),
+        (
+            "/geocode/v1/json",
+            {"q": "Nakuru", "limit": "1"},
+            200,
+            {"components": {"_type": "county", "county": "Nakuru County", "country_code": "ke"}},
+        ),
+        (
+            "/geocode/v1/json",
+            {"q": "Milimani", "bounds": "35.855,-0.528,36.305,-0.078"},
+            200,
+            {"geometry": {"lat": -0.293, "lng": 36.074}},
+        ),
+        ("/geocode/v1/json", {"q": "Ruaka Town"}, 200, None),
+    ],
+)
+def test_stand_in_answers_in_the_providers_formats(path, params, status, first):
+    got_status, body = STAND_IN.answer(path, params)
+    assert got_status == status
+    if path == "/v1/search" and status == 404:
+        assert body == first
+    elif path == "/v1/search":
+        assert first.items() <= body[0].items()
+    else:
+        assert body["status"] == {"code": 200, "message": "OK"}
+        assert body["results"] == [] if first is None else first.items() <= body["results"][0].items()
+
+
+def test_stand_in_limit_and_key():
+    _, body = STAND_IN.answer("/v1/search", {"q": "Milimani", "limit": "2"})
+    assert len(body) == 2
+    keyed = DevGeocoder(key="k", world=[Feature("Karen", "suburb", 36.712, -1.319, ("Nairobi", "Kenya"), 0.3)])
+    assert keyed.answer("/v1/search", {"q": "Karen", "key": "bad"}) == (401, {"error": "Invalid key"})
+    assert keyed.answer("/geocode/v1/json", {"q": "Karen", "key": "k"})[0] == 200
 
 
 @pytest.mark.parametrize(
@@ -86,3 +332,44 @@ def test_distance_km(a, b, km):
 )
 def test_in_kenya(lng, lat, inside):
     assert in_kenya(lng, lat) is inside
+
+
+@pytest.mark.parametrize(
+    ("kind", "admin"),
+    [
+        ("place/suburb", False),
+        ("place/city", False),
+        ("boundary/administrative", True),  # LocationIQ
+        ("boundary/protected_area", True),
+        ("county", True),  # OpenCage components._type
+        ("state", True),
+        ("country", True),
+        ("neighbourhood", False),
+        ("", False),
+    ],
+)
+def test_administrative_kinds(kind, admin):
+    assert Candidate(0, 0, "x", kind).admin is admin
+
+
+@pytest.mark.parametrize(
+    ("cached", "retry_failed", "ask", "reask"),
+    [
+        (None, False, True, False),  # never asked
+        (("ok", False, 2), False, False, False),
+        (("ok", False, 2), True, False, False),
+        (("not_found", False, 2), False, False, False),
+        (("not_found", False, 2), True, True, False),
+        (("rejected", False, 2), True, False, False),  # the guard's verdict stands
+        (("error", False, 2), False, True, False),  # never final
+        (("ok", False, 1), False, True, True),  # decided by the old strategy: once more
+        (("rejected", False, 1), False, True, True),
+        (("not_found", False, 1), False, True, True),
+        (("error", False, 1), False, True, False),  # asked anyway, as an error
+        (("ok", True, 1), True, False, False),  # verified: never
+        (("error", True, 2), True, False, False),
+    ],
+)
+def test_which_cache_entries_are_asked(cached, retry_failed, ask, reask):
+    assert _needs_asking(cached, retry_failed) is ask
+    assert _reask(cached) is reask

@@ -1,19 +1,63 @@
-"""Pure rules for geocoding: what to ask the provider, and whether an answer is plausible."""
+"""Pure rules for geocoding: what to ask the provider, and which of its candidates to believe."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 # Network codes the field crews wrap around a place name (CONTRACT section 5).
 _PREFIX_CODES = frozenset({"NW", "ADR", "MNT"})
 _NUMBERED_CODE = re.compile(r"(?i)(FDT|SDUS)\d*")
 _PARTS = re.compile(r"([\s_]+)")
 _DIGITS = re.compile(r"\d+")
+_WORD = re.compile(r"[^\W_]+")
 
 # Kenya's bounding box (lng/lat), a little generous at the edges.
 KENYA = (33.8, -4.8, 42.0, 5.1)
 EARTH_RADIUS_KM = 6371.0088
+KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180
+
+# What is asked, and how it is chosen: a cache entry decided under an older strategy is asked
+# again once (1: "place, cluster, Kenya", first result taken; 2: the place words alone, restricted
+# to a box around the cluster point, the nearest fitting candidate chosen).
+STRATEGY = 2
+CANDIDATES = 5  # limit=N: enough for the ambiguous names' towns inside one box
+
+
+# Kinds of result that are administrative areas, not locations: LocationIQ's class/type
+# `boundary/administrative`, OpenCage's components._type `county`, `state`, `country`, ...
+ADMIN_KINDS = frozenset({"boundary", "administrative", "county", "state", "state_district", "region", "country"})
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One result of a provider: a point, its display name and its kind as the provider says it
+    (`place/suburb`, `boundary/administrative`, `county`, ...)."""
+
+    lng: float
+    lat: float
+    display_name: str
+    kind: str = ""
+
+    @property
+    def admin(self) -> bool:
+        return not ADMIN_KINDS.isdisjoint(self.kind.split("/"))
+
+
+@dataclass(frozen=True)
+class Choice:
+    status: str  # ok | not_found | rejected
+    candidate: Candidate | None = None
+    distance_km: float | None = None
+    detail: str | None = None
+
+    @property
+    def point(self) -> tuple[str | None, float | None, float | None]:
+        """(display name, lng, lat) of the chosen candidate; all None when none was chosen."""
+        c = self.candidate
+        return (c.display_name, c.lng, c.lat) if c else (None, None, None)
 
 
 def strip_codes(location_name: str) -> str:
@@ -47,13 +91,92 @@ def normalise(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def location_query(place: str, cluster: str) -> str:
-    """What the provider is asked for a place: the place, its cluster as context, the country."""
-    return f"{place}, {cluster}, Kenya"
+def words(text: str) -> list[str]:
+    """The words of a name, folded: `Lang'ata` -> ['lang', 'ata']."""
+    return _WORD.findall(text.casefold())
+
+
+def location_key(place: str, cluster: str) -> str:
+    """The cache key of a place in a cluster (the same under every strategy, so a verified entry
+    keeps its tickets): `kileleshwa, nairobi west, kenya`."""
+    return normalise(f"{place}, {cluster}, Kenya")
+
+
+def location_query(place: str) -> str:
+    """What is asked for a place: its words alone. Context words (the cluster) that are not in the
+    place's own address make Nominatim-based providers find nothing; the box does the disambiguating."""
+    return place
 
 
 def cluster_query(cluster: str) -> str:
-    return f"{cluster}, Kenya"
+    return cluster
+
+
+def box_around(lng: float, lat: float, km: float) -> tuple[float, float, float, float]:
+    """(west, south, east, north) of the square reaching `km` from a point along each axis."""
+    dlat = km / KM_PER_DEGREE
+    dlng = km / (KM_PER_DEGREE * max(math.cos(math.radians(lat)), 0.01))
+    return (
+        max(lng - dlng, -180.0),
+        max(lat - dlat, -90.0),
+        min(lng + dlng, 180.0),
+        min(lat + dlat, 90.0),
+    )
+
+
+def coordinate(value: object, limit: float) -> float | None:
+    """A provider's number as a coordinate, or None for junk: unparseable, NaN, infinite (`1e999`)
+    or beyond +-limit (90 for a latitude, 180 for a longitude)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and -limit <= number <= limit else None
+
+
+def names_place(candidate: Candidate, place: str) -> bool:
+    """Whether a candidate's own name (its display name's first part) carries every word of the place."""
+    name = set(words(candidate.display_name.split(",")[0]))
+    return bool(name) and set(words(place)) <= name
+
+
+def choose_location(
+    candidates: Sequence[Candidate], place: str, centre: tuple[float, float], cluster: str, guard_km: float
+) -> Choice:
+    """The guard as a chooser: of the candidates that are places named like ours, the one nearest
+    the cluster's point, if within the guard radius."""
+    fitting = [c for c in candidates if not c.admin and names_place(c, place)]
+    if not fitting:
+        if not candidates:
+            return Choice("not_found")
+        return Choice("not_found", detail=f"{len(candidates)} candidate(s), none a place named {place!r}")
+    ranked = sorted((distance_km(centre[0], centre[1], c.lng, c.lat), i) for i, c in enumerate(fitting))
+    nearest, index = ranked[0]
+    if nearest > guard_km:
+        return Choice(
+            "rejected",
+            distance_km=nearest,
+            detail=f"nearest of {len(fitting)} candidate(s) {nearest:.1f} km from the {cluster} point "
+            f"(guard {guard_km:g} km)",
+        )
+    return Choice("ok", fitting[index], nearest)
+
+
+def choose_cluster(candidates: Sequence[Candidate]) -> Choice:
+    """One point per cluster, in Kenya: the most prominent place; an administrative area (a county
+    of that name) only when no place came back, as a coarse point is better than none."""
+    inside = [c for c in candidates if in_kenya(c.lng, c.lat)]
+    if not inside:
+        if not candidates:
+            return Choice("not_found")
+        first = candidates[0]
+        return Choice("rejected", detail=f"outside Kenya ({first.lat:.4f}, {first.lng:.4f})")
+    places = [c for c in inside if not c.admin]
+    if places:
+        return Choice("ok", places[0])
+    return Choice("ok", inside[0], detail=f"an administrative area ({inside[0].kind}): no place of that name came back")
 
 
 def distance_km(lng1: float, lat1: float, lng2: float, lat2: float) -> float:

@@ -1,10 +1,13 @@
-"""LocationIQ and OpenCage behind one small interface (response formats: CONTRACT section 5).
+"""LocationIQ and OpenCage behind one small interface (request and response formats: CONTRACT section 5).
 
-Every request passes the run's RateLimiter; 429, 5xx, timeouts and connection errors are
-retried with growing waits, a bounded number of times, then reported as an 'error' outcome
-(never cached as final). A bad key, a disabled account or an exhausted quota stops the run at
-once with GeocoderError. The API key travels in the query string, so no URL is ever put into
-a message: errors are built from status codes only.
+A lookup returns every candidate of the answer (point, display name, kind); choosing among
+them is the caller's rule (places.choose_*). Every request passes the run's RateLimiter; 429,
+5xx, timeouts and connection errors are retried with growing waits, a bounded number of times,
+then reported as an 'error' outcome (never cached as final), and so is an answer with junk
+coordinates. A bad key, a disabled account or an exhausted quota stops
+the run at once with GeocoderError, and so does a provider no request could reach. The API key
+travels in the query string, so no URL is ever put into a message: errors are built from status
+codes and the host only.
 """
 
 from __future__ import annotations
@@ -19,18 +22,23 @@ import httpx
 
 from fleettickets.config import Settings
 from fleettickets.errors import GeocoderError
+from fleettickets.geocode.places import Candidate, coordinate
 
 RETRIES = 4
 TIMEOUT_S = 15.0
+UNREACHABLE_STOP = 3  # places in a row that no attempt could reach: the provider is down, stop the run
+Box = tuple[float, float, float, float]  # west, south, east, north
 
 
 @dataclass(frozen=True)
 class Outcome:
     status: str  # ok | not_found | error
-    lng: float | None = None
-    lat: float | None = None
-    display_name: str | None = None
+    candidates: tuple[Candidate, ...] = ()
     detail: str | None = None
+
+
+class Junk(ValueError):
+    """An answer whose coordinates are not finite numbers in range."""
 
 
 class RateLimiter:
@@ -64,23 +72,32 @@ class Provider:
         self.base = (settings.geocoder_base_url or self.default_base).rstrip("/")
         self.limiter = RateLimiter(settings.geocoder_rate)
         self.requests = 0
+        self.reached = False  # any answer at all, this run
+        self.unreachable = 0  # places in a row whose every attempt failed to connect
+        self.refused = 0  # requests in a row that failed to connect
         self.client = httpx.Client(timeout=TIMEOUT_S, headers={"User-Agent": "fleettickets"})
 
     def close(self) -> None:
         self.client.close()
 
     # -- per provider ---------------------------------------------------------------------------
-    def request(self, query: str) -> tuple[str, dict[str, str]]:
+    def request(self, query: str, limit: int, box: Box | None, near: tuple[float, float] | None) -> tuple[str, dict]:
         raise NotImplementedError
 
     def read(self, response: httpx.Response) -> Outcome | None:
-        """The outcome of a response, None to retry it; raise GeocoderError to stop the run."""
+        """The outcome of a response, None to retry it; raise GeocoderError to stop the run and
+        Junk for coordinates that are no position."""
         raise NotImplementedError
 
     # -- shared ---------------------------------------------------------------------------------
-    def lookup(self, query: str) -> Outcome:
-        path, params = self.request(query)
+    def lookup(
+        self, query: str, *, limit: int, box: Box | None = None, near: tuple[float, float] | None = None
+    ) -> Outcome:
+        """Every candidate for `query`, in Kenya, at most `limit`, restricted to `box` (lng/lat) if
+        given and biased towards `near` (lng, lat) where the provider offers it."""
+        path, params = self.request(query, limit, box, near)
         problem = ""
+        connected = False
         for attempt in range(RETRIES + 1):
             if attempt:
                 self.limiter.sleep(self.limiter.interval * 2**attempt)  # back off: 2, 4, 8, 16 intervals
@@ -90,12 +107,34 @@ class Provider:
                 response = self.client.get(self.base + path, params=params)
             except httpx.TransportError as e:
                 problem = f"{type(e).__name__}"
+                if isinstance(e, httpx.ConnectError):
+                    self.refused += 1
+                else:  # it answered, too slowly or cut off
+                    connected = self.reached = True
+                    self.refused = 0
                 continue
-            outcome = self.read(response)
+            connected = self.reached = True
+            self.unreachable = self.refused = 0
+            try:
+                outcome = self.read(response)
+            except Junk as e:
+                return Outcome("error", detail=f"junk coordinates in the answer ({e})")
             if outcome is not None:
                 return outcome
             problem = f"HTTP {response.status_code}"
+        self.unreachable = 0 if connected else self.unreachable + 1
         return Outcome("error", detail=f"gave up after {RETRIES + 1} attempts ({problem})")
+
+    def hopeless(self, finished: bool) -> GeocoderError | None:
+        """The error that ends a run against a provider that cannot be reached: after
+        UNREACHABLE_STOP places in a row, or at the end of a run in which no request reached it."""
+        down = self.unreachable >= UNREACHABLE_STOP or (finished and not self.reached and self.refused > 0)
+        if not down:
+            return None
+        return GeocoderError(
+            f"{self.name} could not be reached at {httpx.URL(self.base).host}: {self.refused} request(s) in a row "
+            "failed to connect (check GEOCODER_BASE_URL and the network); what was resolved is kept"
+        )
 
     def stop(self, response: httpx.Response, why: str) -> GeocoderError:
         return GeocoderError(f"{self.name} refused the request (HTTP {response.status_code}): {why}")
@@ -108,12 +147,31 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
+def _candidate(lng: object, lat: object, display_name: object, kind: str) -> Candidate:
+    x, y = coordinate(lng, 180), coordinate(lat, 90)
+    if x is None or y is None:
+        raise Junk(f"lat {str(lat)[:24]!r}, lng {str(lng)[:24]!r}")
+    return Candidate(x, y, str(display_name or ""), kind)
+
+
+def _liq_kind(result: dict) -> str:
+    return "/".join(str(result[k]) for k in ("class", "type") if result.get(k))
+
+
+def _oc_kind(result: dict) -> str:
+    components = result.get("components")
+    return str(components.get("_type") or "") if isinstance(components, dict) else ""
+
+
 class LocationIQ(Provider):
     name = "locationiq"
     default_base = "https://us1.locationiq.com"
 
-    def request(self, query: str) -> tuple[str, dict[str, str]]:
-        return "/v1/search", {"key": self.key, "q": query, "format": "json", "limit": "1", "countrycodes": "ke"}
+    def request(self, query: str, limit: int, box: Box | None, near: tuple[float, float] | None) -> tuple[str, dict]:
+        params = {"key": self.key, "q": query, "format": "json", "limit": str(limit), "countrycodes": "ke"}
+        if box:  # Nominatim's viewbox; bounded=1 restricts the results to it (near: the box says it)
+            params |= {"viewbox": ",".join(f"{v:.5f}" for v in box), "bounded": "1"}
+        return "/v1/search", params
 
     def read(self, response: httpx.Response) -> Outcome | None:
         body = _json(response)
@@ -121,11 +179,11 @@ class LocationIQ(Provider):
         if status == 200 and isinstance(body, list):
             if not body:
                 return Outcome("not_found")
-            first = body[0]
-            try:
-                return Outcome("ok", float(first["lon"]), float(first["lat"]), first.get("display_name"))
-            except (KeyError, TypeError, ValueError):
+            if not all(isinstance(item, dict) for item in body):
                 return Outcome("error", detail="unreadable result")
+            return Outcome(
+                "ok", tuple(_candidate(r.get("lon"), r.get("lat"), r.get("display_name"), _liq_kind(r)) for r in body)
+            )
         if status == 404:
             return Outcome("not_found")  # {"error": "Unable to geocode"}: an answer, not a failure
         message = body.get("error", "") if isinstance(body, dict) else ""
@@ -144,27 +202,30 @@ class OpenCage(Provider):
     name = "opencage"
     default_base = "https://api.opencagedata.com"
 
-    def request(self, query: str) -> tuple[str, dict[str, str]]:
-        return "/geocode/v1/json", {
-            "q": query,
-            "key": self.key,
-            "countrycode": "ke",
-            "limit": "1",
-            "no_annotations": "1",
-        }
+    def request(self, query: str, limit: int, box: Box | None, near: tuple[float, float] | None) -> tuple[str, dict]:
+        params = {"q": query, "key": self.key, "countrycode": "ke", "limit": str(limit), "no_annotations": "1"}
+        if box:  # bounds restricts; proximity (lat,lng) ranks the nearest first
+            params["bounds"] = ",".join(f"{v:.5f}" for v in box)
+        if near:
+            params["proximity"] = f"{near[1]:.5f},{near[0]:.5f}"
+        return "/geocode/v1/json", params
 
     def read(self, response: httpx.Response) -> Outcome | None:
         body = _json(response)
         status = response.status_code
         if status == 200 and isinstance(body, dict) and isinstance(body.get("results"), list):
-            if not body["results"]:
+            results = body["results"]
+            if not results:
                 return Outcome("not_found")
-            first = body["results"][0]
-            try:
-                geometry = first["geometry"]
-                return Outcome("ok", float(geometry["lng"]), float(geometry["lat"]), first.get("formatted"))
-            except (KeyError, TypeError, ValueError):
+            if not all(isinstance(r, dict) and isinstance(r.get("geometry"), dict) for r in results):
                 return Outcome("error", detail="unreadable result")
+            return Outcome(
+                "ok",
+                tuple(
+                    _candidate(r["geometry"].get("lng"), r["geometry"].get("lat"), r.get("formatted"), _oc_kind(r))
+                    for r in results
+                ),
+            )
         if status == 401:
             raise self.stop(response, "invalid API key (GEOCODER_API_KEY)")
         if status == 402:

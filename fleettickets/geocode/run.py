@@ -1,10 +1,13 @@
 """Geocoding runs: one point per cluster (coarse), one per distinct place of actionable tickets (precise).
 
-Each distinct query is asked at most once per run and, once answered, never again: the answer
+A place is asked for by its words alone, restricted to a box around its cluster's point (the
+guard radius each way) with several candidates back; the guard then chooses (places.choose_*).
+Each distinct place is asked at most once per run and, once answered, never again: the answer
 is cached in the gazetteer and cache hits never wait on the rate limiter. 'error' outcomes are
 recorded but not final (the next run asks again); 'not_found' is re-asked only with
---retry-failed. Every answer is committed as it comes, and the tickets of the clusters touched
-are re-resolved at the end, even when the run is interrupted or stopped by the provider.
+--retry-failed; an unverified entry decided under an older strategy is asked again once. Every
+answer is committed as it comes, and the tickets of the clusters touched are re-resolved at the
+end, even when the run is interrupted or stopped by the provider.
 """
 
 from __future__ import annotations
@@ -19,7 +22,18 @@ import psycopg
 
 from fleettickets import db
 from fleettickets.config import Settings
-from fleettickets.geocode.places import cluster_query, distance_km, in_kenya, location_query, normalise, strip_codes
+from fleettickets.geocode.places import (
+    CANDIDATES,
+    STRATEGY,
+    Choice,
+    box_around,
+    choose_cluster,
+    choose_location,
+    cluster_query,
+    location_key,
+    location_query,
+    strip_codes,
+)
 from fleettickets.geocode.providers import Outcome, Provider, provider_for
 from fleettickets.migrate import open_current
 from fleettickets.report import Reporter
@@ -35,6 +49,7 @@ class GeocodeResult:
     distinct: int = 0
     cached: int = 0
     to_ask: int = 0
+    reasked: int = 0  # of to_ask: entries decided under an older strategy
     skipped: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     verified_kept: int = 0
@@ -47,6 +62,7 @@ class GeocodeResult:
         skipped = "".join(f" skipped_{k}={v}" for k, v in sorted(self.skipped.items()))
         return (
             f"{self.outcome} {self.kind}: distinct={self.distinct} cached={self.cached} asked={self.to_ask} "
+            f"reasked={self.reasked} "
             f"requests={self.requests} {counts}{skipped} verified_kept={self.verified_kept} "
             f"tickets_moved={self.moved} seconds={self.seconds:.1f}"
         )
@@ -57,7 +73,6 @@ class LocationGroup:
     """The location names (in one cluster) that come down to one query."""
 
     key: str
-    query: str
     place: str
     cluster: str
     names: list[str] = field(default_factory=list)
@@ -76,11 +91,21 @@ def _session(settings: Settings, apply: bool, reporter: Reporter) -> Iterator[tu
         yield conn, free
 
 
-def _needs_asking(cached: tuple[str, bool] | None, retry_failed: bool) -> bool:
+Cached = tuple[str, bool, int]  # status, verified, strategy
+
+
+def _needs_asking(cached: Cached | None, retry_failed: bool) -> bool:
     if cached is None:
         return True
-    status, verified = cached
-    return not verified and (status not in FINAL or (retry_failed and status == "not_found"))
+    status, verified, strategy = cached
+    if verified:
+        return False
+    return strategy < STRATEGY or status not in FINAL or (retry_failed and status == "not_found")
+
+
+def _reask(cached: Cached | None) -> bool:
+    """An entry asked again only because an older strategy decided it (sent after new places)."""
+    return cached is not None and not cached[1] and cached[2] < STRATEGY and cached[0] in FINAL
 
 
 def _ask_each(
@@ -107,6 +132,10 @@ def _ask_each(
                 else:
                     result.verified_kept += 1
                 advance(1)
+                if stop := provider.hopeless(finished=False):
+                    raise stop
+        if stop := provider.hopeless(finished=True):
+            raise stop
     finally:
         provider.close()
         result.requests = provider.requests
@@ -126,6 +155,7 @@ def _reresolve(conn: psycopg.Connection, reporter: Reporter, result: GeocodeResu
 def _plan(reporter: Reporter, result: GeocodeResult, what: str) -> None:
     reporter.step(
         f"{result.kind}: {result.distinct:,} distinct, {result.cached:,} cached, {result.to_ask:,} to ask"
+        + (f" ({result.reasked:,} decided by an older strategy, asked again once)" if result.reasked else "")
         + "".join(f", {n:,} skipped ({why})" for why, n in sorted(result.skipped.items()))
         + what
     )
@@ -146,25 +176,28 @@ def geocode_clusters(
                 "SELECT cluster FROM tickets.inc WHERE btrim(cluster) <> '' GROUP BY 1 ORDER BY count(*) DESC, 1"
             )
         ]
-        cache = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT cluster, status, verified FROM tickets.geo_clusters")}
+        cache = {
+            r[0]: (r[1], r[2], r[3])
+            for r in conn.execute("SELECT cluster, status, verified, strategy FROM tickets.geo_clusters")
+        }
         conn.commit()
         pending = [c for c in clusters if _needs_asking(cache.get(c), retry_failed)]
+        pending.sort(key=lambda c: _reask(cache.get(c)))  # stable: most tickets first within each kind
         todo = pending[:limit]
         result.distinct, result.cached, result.to_ask = len(clusters), len(clusters) - len(pending), len(todo)
+        result.reasked = sum(_reask(cache.get(c)) for c in todo)
         _plan(reporter, result, _estimate(settings, todo, apply))
         if apply and todo:
 
             def ask(provider: Provider, cluster: str) -> tuple[str, bool]:
                 query = cluster_query(cluster)
-                outcome = provider.lookup(query)
-                status, detail = outcome.status, outcome.detail
-                if status == "ok" and not in_kenya(outcome.lng, outcome.lat):
-                    status, detail = "rejected", f"outside Kenya ({outcome.lat:.4f}, {outcome.lng:.4f})"
+                outcome = provider.lookup(query, limit=CANDIDATES)
+                choice = _decide(outcome, lambda: choose_cluster(outcome.candidates))
                 saved = conn.execute(
-                    "SELECT tickets.save_cluster(%s, %s, %s, %s, %s, %s, %s, %s)",
-                    (cluster, query, provider.name, status, outcome.display_name, outcome.lng, outcome.lat, detail),
+                    "SELECT tickets.save_cluster(%s, %s, %s, %s, %s, %s, %s, %s, %s::smallint)",
+                    (cluster, query, provider.name, choice.status, *choice.point, choice.detail, STRATEGY),
                 ).fetchone()[0]
-                return status, saved
+                return choice.status, saved
 
             _ask_each(conn, reporter, settings, todo, result, ask, cluster_of=lambda c: c, touched=set())
     result.outcome = "geocoded" if apply else "dry-run"
@@ -172,9 +205,14 @@ def geocode_clusters(
     return result
 
 
+def _decide(outcome: Outcome, choose: Callable[[], Choice]) -> Choice:
+    """The provider's answer, chosen among when it has candidates."""
+    return choose() if outcome.status == "ok" else Choice(outcome.status, detail=outcome.detail)
+
+
 def group_locations(rows: list[tuple[str, str, int]]) -> tuple[dict[str, LocationGroup], int]:
-    """(location_name, cluster, tickets) -> one group per normalised query; and the tickets whose
-    name is nothing but codes."""
+    """(location_name, cluster, tickets) -> one group per place in its cluster; and the tickets
+    whose name is nothing but codes."""
     groups: dict[str, LocationGroup] = {}
     codes_only = 0
     for name, cluster, tickets in rows:
@@ -182,8 +220,8 @@ def group_locations(rows: list[tuple[str, str, int]]) -> tuple[dict[str, Locatio
         if not place:
             codes_only += tickets
             continue
-        query = location_query(place, cluster)
-        group = groups.setdefault(normalise(query), LocationGroup(normalise(query), query, place, cluster))
+        key = location_key(place, cluster)
+        group = groups.setdefault(key, LocationGroup(key, place, cluster))
         group.names.append(name)
         group.tickets += tickets
     return groups, codes_only
@@ -215,7 +253,10 @@ def geocode_locations(
                 "SELECT cluster, ST_X(geom), ST_Y(geom) FROM tickets.geo_clusters WHERE status = 'ok'"
             )
         }
-        cache = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT query, status, verified FROM tickets.geo_locations")}
+        cache = {
+            r[0]: (r[1], r[2], r[3])
+            for r in conn.execute("SELECT query, status, verified, strategy FROM tickets.geo_locations")
+        }
         known_names = set(conn.execute("SELECT location_name, cluster FROM tickets.geo_location_names").fetchall())
         conn.commit()
         if codes_only:
@@ -234,32 +275,30 @@ def geocode_locations(
             else:
                 todo.append(group)
         conn.commit()
-        todo.sort(key=lambda g: (-g.tickets, g.key))
+        todo.sort(key=lambda g: (_reask(cache.get(g.key)), -g.tickets, g.key))
         todo = todo[:limit]
         result.distinct, result.to_ask = len(groups), len(todo)
+        result.reasked = sum(_reask(cache.get(g.key)) for g in todo)
         _plan(reporter, result, _estimate(settings, todo, apply))
         if apply and todo:
 
             def ask(provider: Provider, group: LocationGroup) -> tuple[str, bool]:
-                outcome = provider.lookup(group.query)
-                status, detail, distance = _guard(outcome, centres[group.cluster], group.cluster, guard_km)
+                centre = centres[group.cluster]
+                outcome = provider.lookup(
+                    location_query(group.place), limit=CANDIDATES, box=box_around(*centre, guard_km), near=centre
+                )
+                choice = _decide(
+                    outcome, lambda: choose_location(outcome.candidates, group.place, centre, group.cluster, guard_km)
+                )
                 saved = conn.execute(
-                    "SELECT tickets.save_location(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    "SELECT tickets.save_location(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::smallint)",
                     (
-                        group.key,
-                        group.place,
-                        group.cluster,
-                        provider.name,
-                        status,
-                        outcome.display_name,
-                        outcome.lng,
-                        outcome.lat,
-                        distance,
-                        detail,
-                        group.names,
+                        *(group.key, group.place, group.cluster, provider.name, choice.status),
+                        *choice.point,
+                        *(choice.distance_km, choice.detail, group.names, STRATEGY),
                     ),
                 ).fetchone()[0]
-                return status, saved
+                return choice.status, saved
 
             _ask_each(conn, reporter, settings, todo, result, ask, cluster_of=lambda g: g.cluster, touched=renamed)
         else:
@@ -267,18 +306,6 @@ def geocode_locations(
     result.outcome = "geocoded" if apply else "dry-run"
     result.seconds = time.monotonic() - started
     return result
-
-
-def _guard(
-    outcome: Outcome, centre: tuple[float, float], cluster: str, guard_km: float
-) -> tuple[str, str | None, float | None]:
-    """The wrong-city guard: a result too far from its cluster's point is recorded, never used."""
-    if outcome.status != "ok":
-        return outcome.status, outcome.detail, None
-    distance = distance_km(centre[0], centre[1], outcome.lng, outcome.lat)
-    if distance > guard_km:
-        return "rejected", f"{distance:.1f} km from the {cluster} point (guard {guard_km:g} km)", distance
-    return "ok", None, distance
 
 
 def _estimate(settings: Settings, todo: list, apply: bool) -> str:
