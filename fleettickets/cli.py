@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import sys
 import traceback
 from collections.abc import Callable
@@ -15,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from fleettickets import analytics, history
+from fleettickets import analytics, history, jsonout
 from fleettickets import migrate as migrations
 from fleettickets import status as pipeline_status
 from fleettickets.config import load_settings, redact
@@ -141,7 +140,7 @@ def status(
     found = pipeline_status.problems(report, max_age_hours)
     reporter = Reporter()
     if as_json:
-        reporter.step(json.dumps({**report, "problems": found}, default=str))
+        reporter.step(jsonout.dumps({**report, "problems": found}))
     else:
         for line in pipeline_status.lines(report):
             reporter.step(line)
