@@ -57,9 +57,7 @@ CALLS = {
     "... p_open_only := false, p_closed_within_days := 7": (
         "SELECT reporting.fn_tickets_for_map(p_open_only := false, p_closed_within_days := 7)::text"
     ),
-    "... p_bbox := Nairobi": (
-        "SELECT reporting.fn_tickets_for_map(p_bbox := ARRAY[36.65, -1.45, 37.05, -1.15])::text"
-    ),
+    "... p_bbox := Nairobi": ("SELECT reporting.fn_tickets_for_map(p_bbox := ARRAY[36.65, -1.45, 37.05, -1.15])::text"),
 }
 ZONES = ("UTC", "Africa/Nairobi", "America/Santiago", "Asia/Beirut", "Pacific/Kiritimati")
 
@@ -118,6 +116,21 @@ def main() -> None:
                 print(
                     f"{name:<52} {seconds:>9.3f} {features:>9,} {size:>12,} {size / max(features, 1):>9.0f}"
                     f" {len(gzip.compress(text.encode())):>10,}  ({seconds / floor:.1f}x floor)"
+                )
+            for new, old in (("()", "()"), ("(p_open_only := false)", "(false)")):
+                started = time.perf_counter()
+                size = conn.execute(f"SELECT octet_length(pg_temp.map_before_20{old}::text)").fetchone()[0]
+                seconds = time.perf_counter() - started
+                same, features = conn.execute(
+                    "SELECT jsonb_path_query_array(b, '$.features[*].id')"
+                    " = jsonb_path_query_array(a, '$.features[*].id')"
+                    " AND jsonb_path_query_array(b, '$.features[*].geometry')"
+                    " = jsonb_path_query_array(a, '$.features[*].geometry'), jsonb_array_length(a -> 'features')"
+                    f" FROM pg_temp.map_before_20{old} b, reporting.fn_tickets_for_map{new} a"
+                ).fetchone()
+                print(
+                    f"fn_tickets_for_map{new}: {'the same' if same else 'DIFFERENT'} {features:,} features as"
+                    f" migration 09's, which took {seconds:.2f} s for {size:,} bytes"
                 )
             for call in ("fn_tickets_for_map", "fn_tickets_for_map_by_position"):
                 digests = set()

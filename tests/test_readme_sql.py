@@ -15,9 +15,10 @@ from tests.helpers import add_cluster, insert_ticket
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def querying_block() -> str:
-    section = README.read_text().split("## Querying\n", 1)[1]
-    return re.search(r"```sql\n(.*?)```", section, re.S).group(1)
+def querying_sql() -> str:
+    """Every sql block of the Querying section (up to the next top-level heading)."""
+    section = README.read_text().split("## Querying\n", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(re.findall(r"```sql\n(.*?)```", section, re.S))
 
 
 def test_the_readme_queries_run_as_pasted(db_url):
@@ -29,7 +30,7 @@ def test_the_readme_queries_run_as_pasted(db_url):
     env = dict(os.environ, PGPASSWORD=str(params.pop("password", "")))  # never in the arguments
     result = subprocess.run(
         [psql, "-X", "-v", "ON_ERROR_STOP=1", "-d", psycopg.conninfo.make_conninfo("", **params)],
-        input=querying_block(),
+        input=querying_sql(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -38,3 +39,4 @@ def test_the_readme_queries_run_as_pasted(db_url):
     )
     assert result.returncode == 0 and "ERROR" not in result.stderr, result.stderr
     assert "O1" in result.stdout  # the nearest-ticket query found it
+    assert "fn_tickets_for_map_by_position" in querying_sql()  # the map's blocks are in too
