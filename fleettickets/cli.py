@@ -261,10 +261,18 @@ def _print_table(table: analytics.Table, fmt: str, title: str) -> None:
         for column in table.columns:
             grid.add_column(column, justify="left" if column in TEXT_COLUMNS else "right")
         for row in table.rows:
-            grid.add_row(*("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+            grid.add_row(*(_cell(v) for v in row))
         # off a terminal rich assumes 80 columns and would cut values short: give it room
         Console(width=None if sys.stdout.isatty() else 200).print(grid)
         print(f"{len(table.rows)} row(s)")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):  # before int: a bool is an int
+        return "yes" if value else "no"
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 TEXT_COLUMNS = {

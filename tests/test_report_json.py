@@ -169,6 +169,11 @@ def test_backlog_in_csv_and_table_shows_gaps_as_empty(analytics_db):
         as_csv.stdout
         == "day,open,opened,closed,breached,history_start\n2026-06-14,,,,,False\n2026-06-15,5,2,1,1,True\n"
     )
+    table = CliRunner().invoke(app, ["report", "backlog", "--from", "2026-06-14", "--to", "2026-06-15"], env=env)
+    cells = [
+        [c.strip() for c in line.split("│")[1:-1]] for line in table.stdout.splitlines() if line.startswith("│ 2026")
+    ]
+    assert cells == [["2026-06-14", "", "", "", "", "no"], ["2026-06-15", "5", "2", "1", "1", "yes"]]
 
 
 # Days on which the session's clock skips midnight: DST starts at 00:00 (Santiago, Beirut), or the
