@@ -3,10 +3,13 @@ every session time zone, a bounding box, a cap on closed tickets, and the by-pos
 
 from __future__ import annotations
 
+import io
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import polars as pl
 import psycopg
 import pytest
 from geojson_pydantic import FeatureCollection
@@ -204,3 +207,22 @@ def test_the_map_layer_view_has_ticket_id_first_and_one_geometry(map_conn):
     assert columns[0] == "ticket_id" and "geom" in columns and "geog" not in columns
     rows = one(map_conn, "SELECT count(*) FROM reporting.inc_map")
     assert rows == one(map_conn, "SELECT count(DISTINCT ticket_id) FROM reporting.inc_map") == 8
+
+
+def test_the_properties_read_back_typed_in_polars(map_conn):
+    payload = one(map_conn, "SELECT reporting.fn_tickets_for_map(p_open_only := false)::text")
+    properties = json.dumps([f["properties"] for f in json.loads(payload)["features"]])
+    schema = {
+        "normalized_status": pl.String,
+        "cluster": pl.String,
+        "location_name": pl.String,
+        "assigned_team": pl.String,
+        "sla_state": pl.String,
+        "hours_open": pl.Float64,
+        "closed_at": pl.Datetime("us", "UTC"),
+        "geo_source": pl.String,
+    }
+    frame = pl.read_json(io.StringIO(properties), schema=schema)  # strict: a number in quotes fails
+    assert frame.height == 7 and frame["hours_open"].null_count() == 4 and frame["closed_at"].null_count() == 5
+    inferred = pl.read_json(io.StringIO(properties)).schema
+    assert inferred["hours_open"] == pl.Float64 and inferred["closed_at"] == pl.String
