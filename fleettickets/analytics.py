@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from datetime import date
 
 import psycopg
+
+from fleettickets import jsonout
 
 REPORTS = {
     "daily": ("reporting.fn_daily_flow", "creations and closures per EAT day"),
@@ -26,7 +27,7 @@ class Table:
     rows: list[tuple]
 
     def as_json(self) -> str:
-        return json.dumps([dict(zip(self.columns, row, strict=True)) for row in self.rows], default=str)
+        return jsonout.dumps([dict(zip(self.columns, row, strict=True)) for row in self.rows])
 
     def as_csv(self) -> str:
         out = io.StringIO()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import sys
 import traceback
 from collections.abc import Callable
@@ -15,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from fleettickets import analytics, history
+from fleettickets import analytics, history, jsonout
 from fleettickets import migrate as migrations
 from fleettickets import status as pipeline_status
 from fleettickets.config import load_settings, redact
@@ -141,7 +140,7 @@ def status(
     found = pipeline_status.problems(report, max_age_hours)
     reporter = Reporter()
     if as_json:
-        reporter.step(json.dumps({**report, "problems": found}, default=str))
+        reporter.step(jsonout.dumps({**report, "problems": found}))
     else:
         for line in pipeline_status.lines(report):
             reporter.step(line)
@@ -270,10 +269,18 @@ def _print_table(table: analytics.Table, fmt: str, title: str) -> None:
         for column in table.columns:
             grid.add_column(column, justify="left" if column in TEXT_COLUMNS else "right")
         for row in table.rows:
-            grid.add_row(*("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+            grid.add_row(*(_cell(v) for v in row))
         # off a terminal rich assumes 80 columns and would cut values short: give it room
         Console(width=None if sys.stdout.isatty() else 200).print(grid)
         print(f"{len(table.rows)} row(s)")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):  # before int: a bool is an int
+        return "yes" if value else "no"
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 TEXT_COLUMNS = {

@@ -6,12 +6,13 @@ PG_BIN=/usr/lib/postgresql/15/bin
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# PostgreSQL 15 server binaries and PostGIS 3, from Debian, if missing.
+# PostgreSQL 15 server binaries and PostGIS 3, and GDAL's ogrinfo (the GIS tests), from Debian, if missing.
 ensure_postgis() {
-    if [ -x "$PG_BIN/postgres" ] && [ -f /usr/share/postgresql/15/extension/postgis.control ]; then return; fi
-    echo "installing postgresql-15 and postgresql-15-postgis-3 (apt)"
+    if [ -x "$PG_BIN/postgres" ] && [ -f /usr/share/postgresql/15/extension/postgis.control ] \
+        && command -v ogrinfo >/dev/null; then return; fi
+    echo "installing postgresql-15, postgresql-15-postgis-3 and gdal-bin (apt)"
     as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 postgresql-15-postgis-3 >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 postgresql-15-postgis-3 gdal-bin >/dev/null
 }
 
 # .venv with the package and its test extra; reinstalled only when pyproject.toml changes.

@@ -131,7 +131,10 @@ def test_a_week_of_snapshots_matches_the_generators_ground_truth(db_url, tmp_pat
         )
         backlog = {
             row[0]: dict(zip(("open", "opened", "closed", "breached"), row[1:], strict=True))
-            for row in c.execute("SELECT * FROM reporting.fn_backlog(%s, %s)", (min(expected_days), max(expected_days)))
+            for row in c.execute(
+                "SELECT day, open, opened, closed, breached FROM reporting.fn_backlog(%s, %s)",
+                (min(expected_days), max(expected_days)),
+            )
         }
     assert kinds == expected_kinds
     assert backlog == expected_days

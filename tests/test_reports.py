@@ -237,7 +237,7 @@ def test_backlog_report_reads_the_daily_snapshot(conn):
         " ('2026-06-15', 'C2', '', 3, 0, 2, 0)"
     )
     assert report(conn, "backlog", "2026-06-15", "2026-06-16") == [
-        (date(2026, 6, 15), 8, 2, 3, 1),
-        (date(2026, 6, 16), 0, 0, 0, 0),
+        (date(2026, 6, 15), 8, 2, 3, 1, True),
+        (date(2026, 6, 16), None, None, None, None, False),  # after the last day observed: no data, not 0
     ]
     assert one(conn, "SELECT count(*) FROM reporting.fn_backlog('2026-06-01', '2026-06-30')") == 30

@@ -295,7 +295,7 @@ def test_map_open_only_vs_all_lng_lat_order_and_freshness(conn):
     assert [f["id"] for f in open_only["features"]] == ["O1"]
     feature = open_only["features"][0]
     assert feature["geometry"] == {"type": "Point", "coordinates": [36.78, -1.31]}  # [lng, lat]
-    assert feature["properties"]["mttr"] == 90
+    assert feature["properties"]["sla_state"] == "unknown"  # no clock; the lean properties carry no mttr
     assert feature["properties"]["geo_source"] == "cluster"
     assert "raw" not in feature["properties"] and "geog" not in feature["properties"]
     summary = open_only["summary"]

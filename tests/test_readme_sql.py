@@ -1,0 +1,42 @@
+"""The README's queries run as pasted into psql (no -v needed), against a migrated database."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+
+from tests.helpers import add_cluster, insert_ticket
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def querying_sql() -> str:
+    """Every sql block of the Querying section (up to the next top-level heading)."""
+    section = README.read_text().split("## Querying\n", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(re.findall(r"```sql\n(.*?)```", section, re.S))
+
+
+def test_the_readme_queries_run_as_pasted(db_url):
+    with psycopg.connect(db_url, autocommit=True) as c:
+        add_cluster(c, "C1", 36.78, -1.31)
+        insert_ticket(c, "O1", is_actionable="true", cluster="C1", created_at_service="2026-06-15 08:00")
+    psql = shutil.which("psql") or "/usr/lib/postgresql/15/bin/psql"
+    params = psycopg.conninfo.conninfo_to_dict(db_url)
+    env = dict(os.environ, PGPASSWORD=str(params.pop("password", "")))  # never in the arguments
+    result = subprocess.run(
+        [psql, "-X", "-v", "ON_ERROR_STOP=1", "-d", psycopg.conninfo.make_conninfo("", **params)],
+        input=querying_sql(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0 and "ERROR" not in result.stderr, result.stderr
+    assert "O1" in result.stdout  # the nearest-ticket query found it
+    assert "fn_tickets_for_map_by_position" in querying_sql()  # the map's blocks are in too
