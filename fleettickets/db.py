@@ -147,7 +147,8 @@ def lock_holder(conn: psycopg.Connection, key: int) -> LockHolder | None:
           FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.locktype = 'advisory' AND l.granted
            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-           AND l.classid = (%(key)s >> 32)::oid AND l.objid = (%(key)s & 4294967295)::oid AND l.objsubid = 1
+           AND l.classid = (%(key)s::bigint >> 32)::oid AND l.objid = (%(key)s::bigint & 4294967295)::oid
+           AND l.objsubid = 1
          LIMIT 1
         """,
         {"key": key},
