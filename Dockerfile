@@ -10,18 +10,20 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 # A virtualenv: the same on the official image (python in /usr/local) and on a Debian python3
 # (which refuses system-wide pip installs).
 RUN python3 -m venv /opt/venv
-WORKDIR /app
 # Exact versions with hashes (requirements.lock, kept with pip-tools): two builds of one commit
 # install the same bytes. Its own layer, so a code change does not reinstall the dependencies.
-COPY requirements.lock ./
-RUN pip install --no-deps --require-hashes -r requirements.lock
-COPY pyproject.toml README.md run_migrations.py run_ingest.sh ./
+COPY requirements.lock /tmp/
+RUN pip install --no-deps --require-hashes -r /tmp/requirements.lock && rm /tmp/requirements.lock
+# The package itself, built with the locked hatchling; the wheel carries the migrations. The
+# sources go afterwards: every command imports the installed, byte-compiled package.
+WORKDIR /src
+COPY pyproject.toml README.md ./
 COPY fleettickets ./fleettickets
 COPY migrations ./migrations
-# The package itself, built with the locked hatchling; the wheel carries the migrations.
-RUN pip install --no-deps --no-build-isolation . \
-    && useradd --create-home --uid 10001 fleet \
-    && chmod +x run_ingest.sh
+RUN pip install --no-deps --no-build-isolation /src && rm -rf /src
+WORKDIR /app
+COPY run_migrations.py run_ingest.sh ./
+RUN useradd --create-home --uid 10001 fleet && chmod +x run_ingest.sh
 
 USER fleet
 

@@ -16,17 +16,26 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT btrim(v, E' \t\n\r\f\v\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff')
 $$;
 
+-- The common cases stay cheap: no value (most rows) is one test; ASCII digits with ASCII spaces at
+-- most are one regex and the cast, as before. Only a value that fails both pays for the trim.
 CREATE OR REPLACE FUNCTION tickets.num(v text) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN length(v) <= 16000 AND tickets.trim_spaces(v) ~ '^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$'
-                THEN tickets.trim_spaces(v)::numeric END
+    SELECT CASE
+        WHEN v IS NULL OR length(v) > 16000 THEN NULL
+        WHEN v ~ '^[ \t\n\r]*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[ \t\n\r]*$' THEN v::numeric
+        WHEN tickets.trim_spaces(v) ~ '^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' THEN tickets.trim_spaces(v)::numeric
+    END
 $$;
 
 -- Decimal hours -> whole minutes; at most 7 digits of hours so the integer cannot overflow.
 CREATE OR REPLACE FUNCTION tickets.hours_to_minutes(v text) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN length(v) <= 16000 AND tickets.trim_spaces(v) ~ '^[-+]?([0-9]{1,7}(\.[0-9]*)?|\.[0-9]+)$'
-                THEN round(tickets.trim_spaces(v)::numeric * 60)::integer END
+    SELECT CASE
+        WHEN v IS NULL OR length(v) > 16000 THEN NULL
+        WHEN v ~ '^[ \t\n\r]*[-+]?([0-9]{1,7}(\.[0-9]*)?|\.[0-9]+)[ \t\n\r]*$' THEN round(v::numeric * 60)::integer
+        WHEN tickets.trim_spaces(v) ~ '^[-+]?([0-9]{1,7}(\.[0-9]*)?|\.[0-9]+)$'
+            THEN round(tickets.trim_spaces(v)::numeric * 60)::integer
+    END
 $$;
 
 -- A btree entry holds at most ~2,700 bytes: a 3,000-character cluster or status would fail the

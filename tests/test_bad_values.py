@@ -3,6 +3,9 @@ only a real NUL is a NUL, a complete last row without a newline is kept, stamps 
 
 from __future__ import annotations
 
+import random
+import string
+
 import psycopg
 import pytest
 from typer.testing import CliRunner
@@ -12,7 +15,8 @@ from fleettickets.cli import app
 from fleettickets.snapshot import PREFIX, newest, parse_stamp, snapshot_from_key
 from tests.helpers import csv_text, one, record
 
-LONG = "x" * 3000
+# Incompressible: PostgreSQL compresses a long index entry, so "x" * 3000 would fit in a btree.
+LONG = "".join(random.Random(11).choices(string.ascii_letters + string.digits, k=3000))
 DIGITS = "9" * 5000
 
 
@@ -62,6 +66,7 @@ def load_one_bad(db_url, tmp_path, **bad: str):
     [
         ({"mttr": "12.5\u2003"}, "mttr", 750),
         ({"mttr": DIGITS}, "mttr", None),
+        ({"mttr": "1." + "9" * 20000}, "mttr", None),  # more decimals than numeric holds
         ({"mttr": "NaN"}, "mttr", None),
         ({"latitude": "-1.29\u3000", "longitude": "36.80"}, "latitude", -1.29),
         ({"latitude": DIGITS, "longitude": "36.80"}, "latitude", None),
@@ -81,7 +86,7 @@ def test_one_bad_value_loads_its_row_and_the_file(db_url, tmp_path, bad, column,
 
 @pytest.mark.parametrize("column", ["ticket_id", "cluster", "location_name", "assigned_team"])
 def test_an_over_long_key_is_a_rejected_row_not_a_failed_file(db_url, tmp_path, column):
-    bad = {column: "K" * 3000}
+    bad = {column: LONG}
     result, rejects = load_one_bad(db_url, tmp_path, **bad)
     assert result.exit_code == 0, result.output
     assert "kept=200 alarms=0 sentinel=0 malformed=1" in result.stdout and "inserted=200" in result.stdout

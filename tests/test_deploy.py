@@ -159,7 +159,7 @@ def test_pid_1_is_the_worker_in_exec_form_and_the_image_installs_the_lock():
     dockerfile = (REPO / "Dockerfile").read_text()
     assert dockerfile.rstrip().endswith('CMD ["python", "-m", "fleettickets.worker"]')
     assert "tail -f /dev/null" not in dockerfile
-    assert "--require-hashes -r requirements.lock" in dockerfile and "--no-build-isolation ." in dockerfile
+    assert "--require-hashes -r /tmp/requirements.lock" in dockerfile and "--no-build-isolation /src" in dockerfile
 
 
 def test_the_lock_file_pins_every_dependency_with_hashes():

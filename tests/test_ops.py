@@ -208,7 +208,7 @@ def test_dockerfile_runs_only_tested_commands():
     assert 'CMD ["python", "-m", "fleettickets.health"]' in dockerfile  # tests/test_deploy.py
     assert 'CMD ["python", "-m", "fleettickets.worker"]' in dockerfile
     assert "USER fleet" in dockerfile and "COPY migrations" in dockerfile
-    assert "-r requirements.lock" in dockerfile
+    assert "-r /tmp/requirements.lock" in dockerfile
 
 
 def test_verbose_shows_the_detail_but_never_the_password():
