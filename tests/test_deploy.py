@@ -106,9 +106,9 @@ def test_a_worker_waiting_for_its_database_is_starting_and_stops_at_once(tmp_pat
         [sys.executable, "-m", "fleettickets.worker"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True
     )
     try:
-        text = wait_for_state(tmp_path / "state", ("starting",))
-        while "waiting" not in text:
-            text = wait_for_state(tmp_path / "state", ("starting",))
+        give_up = time.monotonic() + 60  # a hang guard
+        while "waiting" not in wait_for_state(tmp_path / "state", ("starting",)) and time.monotonic() < give_up:
+            time.sleep(0.1)
         checked = health(env, tmp_path)
         assert checked.returncode == 1 and checked.stdout.startswith("unhealthy: starting: waiting: cannot connect")
     finally:
