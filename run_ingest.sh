@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The hourly job for a plain host with cron:
+# The hourly job, on a plain host with cron or as a Coolify Scheduled Task in the container:
 #   CRON_TZ=Africa/Nairobi
 #   15 7-19 * * * /opt/fleettickets/run_ingest.sh >> /var/log/fleettickets.log 2>&1
 # Loads .env beside this script, applies pending migrations, ingests the newest snapshot, and,
 # when GEOCODER_API_KEY is set, geocodes new places within a request budget per run
-# (GEOCODE_BUDGET, default 200). The exit status is non-zero if any step failed.
-set -euo pipefail
+# (GEOCODE_BUDGET, default 200). The exit status is non-zero if any step failed, or if the newest
+# snapshot the exporter produced is older than FLEETTICKETS_MAX_AGE_HOURS (default 3; empty: no
+# freshness alarm): that exit status is the alarm cron mails and Coolify notifies.
+set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 if [ -f "$here/.env" ]; then
     set -a
@@ -21,9 +23,13 @@ fi
 fleettickets="$here/.venv/bin/fleettickets"
 [ -x "$fleettickets" ] || fleettickets=fleettickets
 
-"$fleettickets" migrate
-"$fleettickets" ingest --from-bucket --apply
+"$fleettickets" migrate || exit 1
+max_age=()
+[ -n "${FLEETTICKETS_MAX_AGE_HOURS-3}" ] && max_age=(--max-age-hours "${FLEETTICKETS_MAX_AGE_HOURS-3}")
+"$fleettickets" ingest --from-bucket --apply "${max_age[@]}"
+status=$?  # a stale feed still loads and geocodes; the alarm is the exit status at the end
 if [ -n "${GEOCODER_API_KEY:-}" ]; then
-    "$fleettickets" geocode clusters --apply
-    "$fleettickets" geocode locations --apply --limit "${GEOCODE_BUDGET:-200}"
+    "$fleettickets" geocode clusters --apply || status=1
+    "$fleettickets" geocode locations --apply --limit "${GEOCODE_BUDGET:-200}" || status=1
 fi
+exit "$status"

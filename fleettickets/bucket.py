@@ -6,11 +6,13 @@ listed; automations/crq/ is never touched. Every store failure becomes one Store
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
 import boto3
+import urllib3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -32,9 +34,11 @@ class Bucket:
             region_name=settings.s3_region,
             config=Config(
                 s3={"addressing_style": "path"},
+                # Every call is bounded: 10 s to connect, 60 s of silence on a read, 3 attempts.
                 connect_timeout=10,
                 read_timeout=60,
                 retries={"max_attempts": 3, "mode": "standard"},
+                tcp_keepalive=True,
             ),
         )
 
@@ -79,7 +83,7 @@ class Bucket:
         if snapshot.etag and etag != snapshot.etag:
             response["Body"].close()
             raise StoreError(f"{snapshot.key} changed after it was listed (ETag now {etag}): the next run will load it")
-        return response["Body"]
+        return _Body(response["Body"], f"s3://{self.name}/{snapshot.key}", self.endpoint)
 
     def archive(self, snapshot: Snapshot) -> str:
         """Copy to processed/<name>, then delete the original; returns the new key."""
@@ -88,3 +92,31 @@ class Bucket:
             self.client.copy_object(Bucket=self.name, Key=target, CopySource={"Bucket": self.name, "Key": snapshot.key})
             self.client.delete_object(Bucket=self.name, Key=snapshot.key)
         return target
+
+
+class _Body(io.RawIOBase):
+    """An object's bytes; a connection cut or stalled mid-read is one StoreError that says what
+    happened and what to do (botocore's IncompleteReadError / ResponseStreamingError /
+    ReadTimeoutError say neither)."""
+
+    def __init__(self, body: BinaryIO, url: str, endpoint: str | None) -> None:
+        self.body, self.url, self.endpoint, self.done = body, url, endpoint, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self.body.read(size if size >= 0 else None)
+        except (BotoCoreError, urllib3.exceptions.HTTPError, OSError) as e:
+            raise StoreError(
+                f"reading {self.url} at {self.endpoint} stopped after {self.done:,} bytes "
+                f"({'no data for 60 s' if 'timeout' in type(e).__name__.lower() else 'the connection was cut'}: "
+                f"{type(e).__name__}): nothing was written; the next run will read it again"
+            ) from None
+        self.done += len(data)
+        return data
+
+    def close(self) -> None:
+        self.body.close()
+        super().close()

@@ -22,6 +22,11 @@ SENTINEL_PREFIX = "EXPORT STOPPED"
 MAX_MALFORMED_SHARE = 0.01
 TRUE_WORDS = frozenset({"true", "t", "1", "yes"})  # the same spellings as tickets.to_bool in SQL
 LOGGED_MALFORMED = 5
+# Columns that become index keys (tickets.inc's primary key, the gazetteers, the daily backlog). A
+# btree entry cannot exceed ~2,700 bytes, so one absurd value would fail the whole file's insert;
+# a row with a longer value is rejected on its own instead. 256 characters is 1 KB at most in UTF-8.
+KEY_COLUMNS = ("ticket_id", "cluster", "location_name", "assigned_team")
+MAX_KEY_LENGTH = 256
 
 csv.field_size_limit(16 * 1024 * 1024)  # a runaway quote is a malformed row, not a crash
 
@@ -134,6 +139,7 @@ def clean_rows(
     width = len(header)
     clean_record = record_cleaner(header)
     at_id, at_alarm = header.index("ticket_id"), header.index("is_alarm") if "is_alarm" in header else None
+    keys = [(header.index(name), name) for name in KEY_COLUMNS if name in header]
     next_line = reader.line_num + 1
 
     def drop(line: int, reason: str, malformed: bool) -> None:
@@ -160,7 +166,9 @@ def clean_rows(
         if len(fields) != width:
             drop(line, f"expected {width} fields, found {len(fields)}", malformed=True)
             continue
-        if not record_lines[-1].endswith(("\n", "\r")):
+        if not record_lines[-1].endswith(("\n", "\r")) and "".join(record_lines).count('"') % 2:
+            # The last record may lack a final newline (RFC 4180); it is complete unless the file
+            # ends inside a quoted value (an odd number of quote characters).
             drop(line, "the file ends inside this row (truncated upload?)", malformed=True)
             continue
         ticket_id = fields[at_id].strip()
@@ -176,8 +184,15 @@ def clean_rows(
             drop(line, "alarm (is_alarm true)", malformed=False)
             continue
         fields[at_id] = ticket_id
-        raw = orjson.dumps(clean_record(fields)).decode()
-        if "\\u0000" in raw:  # PostgreSQL text and jsonb cannot hold NUL
+        too_long = next((name for at, name in keys if len(fields[at]) > MAX_KEY_LENGTH), None)
+        if too_long:
+            drop(line, f"{too_long} is longer than {MAX_KEY_LENGTH} characters", malformed=True)
+            continue
+        record = clean_record(fields)
+        raw = orjson.dumps(record).decode()
+        # PostgreSQL text and jsonb cannot hold NUL. The JSON text is searched first (cheap); it also
+        # matches a value holding the six characters \u0000, so the values themselves decide.
+        if "\\u0000" in raw and any(value and "\x00" in value for value in record.values()):
             drop(line, "a value contains a NUL character", malformed=True)
             continue
         stats.rows_kept += 1

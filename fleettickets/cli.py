@@ -111,6 +111,9 @@ def ingest(
     max_age_hours: Annotated[
         float | None, typer.Option("--max-age-hours", help="Exit 1 if the newest snapshot is older than this.")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="--csv: load a file stamped older than the last ingested snapshot.")
+    ] = False,
 ) -> None:
     """Load the newest INC snapshot (or a local CSV) into tickets.inc; dry run unless --apply."""
     if from_bucket == (csv_file is not None):
@@ -118,7 +121,7 @@ def ingest(
     settings = load_settings()
     reporter = Reporter()
     if csv_file is not None:
-        result = ingest_csv(settings, csv_file, reporter, apply=apply, rejects=rejects)
+        result = ingest_csv(settings, csv_file, reporter, apply=apply, rejects=rejects, force=force)
     else:
         result = ingest_bucket(settings, reporter, apply=apply, rejects=rejects, max_age_hours=max_age_hours)
     reporter.step(result.summary())
@@ -131,10 +134,11 @@ def ingest(
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document, for machines.")] = False,
     max_age_hours: Annotated[
-        float | None, typer.Option("--max-age-hours", help="Exit 1 if the last ingest is older (health checks).")
+        float | None,
+        typer.Option("--max-age-hours", help="Exit 1 if the newest snapshot the exporter produced is older."),
     ] = None,
 ) -> None:
-    """The pipeline at a glance: last ingest, tickets, positions, gazetteer, SLA, migrations."""
+    """The pipeline at a glance: last check, newest snapshot, last load, tickets, positions, SLA, migrations."""
     with connect(load_settings().require_database()) as conn:
         report = pipeline_status.read(conn)
     found = pipeline_status.problems(report, max_age_hours)

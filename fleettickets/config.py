@@ -17,6 +17,9 @@ from dotenv import dotenv_values
 from fleettickets.errors import ConfigError
 
 PROVIDERS = ("locationiq", "opencage")
+# A run that is not done by then is stopped; it must end before the next scheduled run starts
+# (hourly: 45 min leaves room). A lock held longer than this is a stuck run: an alarm.
+DEFAULT_RUN_DEADLINE_MINUTES = 45.0
 
 # The secret values of the settings in use; redact() blanks them out of anything shown to a user.
 # Values shorter than this are not searched for: they would blank out ordinary words.
@@ -36,6 +39,11 @@ class Settings:
     geocoder_api_key: str | None = None
     geocoder_base_url: str | None = None
     geocoder_rate: float = 1.0
+    run_deadline_minutes: float = DEFAULT_RUN_DEADLINE_MINUTES
+
+    @property
+    def run_deadline_seconds(self) -> float:
+        return self.run_deadline_minutes * 60
 
     def require_database(self) -> str:
         if not self.database_url:
@@ -92,6 +100,16 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     if not rate > 0:
         raise ConfigError(f"GEOCODER_RATE must be a positive number of requests per second, not {rate_text!r}")
 
+    deadline_text = get("FLEETTICKETS_RUN_DEADLINE_MINUTES") or str(DEFAULT_RUN_DEADLINE_MINUTES)
+    try:
+        deadline = float(deadline_text)
+    except ValueError:
+        deadline = 0.0
+    if not 0 < deadline < 24 * 60:
+        raise ConfigError(
+            f"FLEETTICKETS_RUN_DEADLINE_MINUTES must be a number of minutes (under a day), not {deadline_text!r}"
+        )
+
     settings = Settings(
         database_url=get("DATABASE_URL"),
         s3_endpoint=get("RUSTFS_ENDPOINT"),
@@ -103,6 +121,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         geocoder_api_key=get("GEOCODER_API_KEY"),
         geocoder_base_url=get("GEOCODER_BASE_URL"),
         geocoder_rate=rate,
+        run_deadline_minutes=deadline,
     )
     _SECRETS.clear()
     _SECRETS.update(

@@ -19,6 +19,18 @@ class MigrationError(FleetError):
     """A migration failed or an applied migration file was changed."""
 
 
+class MigrationBusy(MigrationError):
+    """A migration could not get its lock in time (another migrate, or a table in use): retry later."""
+
+
+class RunDeadline(FleetError):
+    """The run passed its deadline (FLEETTICKETS_RUN_DEADLINE_MINUTES) and was stopped."""
+
+
+class LockHeldTooLong(DatabaseError):
+    """Another run has held the ingest lock for longer than the run deadline: a stuck run."""
+
+
 class StoreError(FleetError):
     """The S3-compatible store is unreachable, misconfigured, or refused a request."""
 

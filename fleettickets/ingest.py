@@ -22,7 +22,8 @@ from fleettickets import db
 from fleettickets.bucket import Bucket
 from fleettickets.clean import CleanStats, Reject, clean_rows
 from fleettickets.config import Settings
-from fleettickets.errors import ArchiveError, RefusedFile, StoreError
+from fleettickets.deadline import run_deadline
+from fleettickets.errors import ArchiveError, LockHeldTooLong, RefusedFile, StoreError
 from fleettickets.load import MergeCounts, load
 from fleettickets.migrate import open_current
 from fleettickets.report import Reporter
@@ -144,34 +145,63 @@ def _process(
 
 
 @contextmanager
-def _session(settings: Settings, apply: bool, reporter: Reporter) -> Iterator[tuple[psycopg.Connection | None, bool]]:
-    """(connection, free): the database for a run, holding the ingest lock when applying.
+def _session(
+    settings: Settings, apply: bool, reporter: Reporter
+) -> Iterator[tuple[psycopg.Connection | None, db.LockHolder | None]]:
+    """(connection, holder): the database for a run, holding the ingest lock when applying;
+    `holder` is who has it when another run does (then nothing may be done).
 
     A dry run needs no lock and, without DATABASE_URL, no database: it then parses only.
+    A lock held for longer than the run deadline is a stuck run: RunDeadline, not a quiet exit.
     """
     if not apply and not settings.database_url:
         reporter.step("no DATABASE_URL: dry run parses the file only")
-        yield None, True
+        yield None, None
         return
     lock_key = db.LOCK_INGEST if apply else None
-    with open_current(settings.require_database(), lock_key=lock_key) as (conn, free):
-        if not free:
-            reporter.step("another ingest is running: nothing to do")
-        yield conn, free
+    with open_current(
+        settings.require_database(), lock_key=lock_key, deadline_seconds=settings.run_deadline_seconds
+    ) as (conn, free):
+        if free:
+            yield conn, None
+            return
+        holder = db.lock_holder(conn, db.LOCK_INGEST) or db.LockHolder(0, None, None, None, None)
+        held = (datetime.now(UTC) - holder.since).total_seconds() if holder.since else None
+        since = f" since {holder.since.astimezone(EAT):%Y-%m-%d %H:%M:%S} EAT ({held / 60:.0f} min)" if held else ""
+        if held is not None and held > settings.run_deadline_seconds:
+            raise LockHeldTooLong(
+                f"the ingest lock has been held by {holder.describe()}{since}, longer than the run deadline "
+                f"({settings.run_deadline_minutes:g} min, FLEETTICKETS_RUN_DEADLINE_MINUTES): a stuck run? "
+                f"End it with SELECT pg_terminate_backend({holder.pid}) if it does not finish"
+            )
+        reporter.step(f"another ingest is running: {holder.describe()}{since}: nothing to do")
+        yield conn, holder
 
 
-def _previous(conn: psycopg.Connection | None) -> tuple[str | None, datetime | None]:
-    """ETag and stamp of the last successful ingest."""
+def _previous(conn: psycopg.Connection | None) -> tuple[str | None, datetime | None, datetime | None]:
+    """ETag and stamp of the last successful ingest, and the newest snapshot stamp ever seen."""
     if conn is None:
-        return None, None
+        return None, None, None
     row = conn.execute(
-        "SELECT metadata->>'source_etag', snapshot_at FROM tickets.import_meta WHERE dataset = 'inc'"
+        "SELECT m.metadata->>'source_etag', m.snapshot_at, c.newest_at"
+        " FROM (SELECT 'inc' AS dataset) d"
+        " LEFT JOIN tickets.import_meta m USING (dataset) LEFT JOIN tickets.feed_check c USING (dataset)"
     ).fetchone()
     conn.commit()
-    return (row[0], row[1]) if row else (None, None)
+    return row[0], row[1], row[2]
+
+
+def _record_check(conn: psycopg.Connection, outcome: str | None, key: str | None, stamp: datetime | None) -> datetime:
+    """Record a successful check of the feed (outcome) and the newest snapshot it saw, in its own
+    small transaction: ticket data is not touched. Returns the newest stamp known."""
+    newest = conn.execute("SELECT tickets.record_check('inc', %s, %s, %s)", (outcome, key, stamp)).fetchone()[0]
+    conn.commit()
+    return newest
 
 
 def _age_alert(stamp: datetime | None, max_age_hours: float | None, now: datetime) -> str | None:
+    """The freshness alarm: the age of the newest snapshot the exporter produced (the same measure
+    as `status --max-age-hours`)."""
     if max_age_hours is None:
         return None
     if stamp is None:
@@ -195,16 +225,30 @@ def ingest_bucket(
 ) -> IngestResult:
     started = time.monotonic()
     bucket = Bucket(settings)
-    snapshots = bucket.list_snapshots()
-    latest = newest(snapshots)
-    reporter.step(f"listed s3://{bucket.name}/{PREFIX}: {len(snapshots)} snapshot(s)")
-    with _session(settings, apply, reporter) as (conn, free):
-        if not free:
-            return IngestResult("locked", f"s3://{bucket.name}/{PREFIX}", seconds=time.monotonic() - started)
-        last_etag, last_stamp = _previous(conn)
-        result = _ingest_newest(conn, bucket, snapshots, latest, last_etag, last_stamp, apply, reporter, rejects)
-    newest_known = max((s for s in (latest.stamp if latest else None, last_stamp) if s), default=None)
-    result.alert = _age_alert(newest_known, max_age_hours, datetime.now(UTC))
+    source = f"s3://{bucket.name}/{PREFIX}"
+    with run_deadline(settings.run_deadline_seconds), _session(settings, apply, reporter) as (conn, holder):
+        if holder:
+            _, _, newest_seen = _previous(conn)
+            result = IngestResult("locked", source)
+        else:
+            # Listed only under the lock: a listing taken before another run finished would name
+            # files that run has since archived.
+            snapshots = bucket.list_snapshots()
+            latest = newest(snapshots)
+            reporter.step(f"listed {source}: {len(snapshots)} snapshot(s)")
+            last_etag, last_stamp, newest_seen = _previous(conn)
+            result, done = _ingest_newest(
+                conn, bucket, latest, snapshots, last_etag, last_stamp, apply, reporter, rejects
+            )
+            seen = (latest.key, latest.stamp) if latest else (None, None)
+            if apply:
+                newest_seen = _record_check(conn, result.outcome, *seen)
+                result.archived = _archive(bucket, done, reporter)
+            else:
+                newest_seen = max((s for s in (seen[1], newest_seen) if s), default=None)
+                if done:
+                    reporter.step(f"dry run: would archive {len(done)} file(s) to processed/")
+    result.alert = _age_alert(newest_seen, max_age_hours, datetime.now(UTC))
     result.seconds = time.monotonic() - started
     return result
 
@@ -212,17 +256,19 @@ def ingest_bucket(
 def _ingest_newest(
     conn: psycopg.Connection | None,
     bucket: Bucket,
-    snapshots: list[Snapshot],
     latest: Snapshot | None,
+    snapshots: list[Snapshot],
     last_etag: str | None,
     last_stamp: datetime | None,
     apply: bool,
     reporter: Reporter,
     rejects: Path | None,
-) -> IngestResult:
+) -> tuple[IngestResult, list[Snapshot]]:
+    """What to do with the newest snapshot (load, skip as unchanged, refuse as stale), and the
+    files to archive once that is done."""
     if latest is None:
         reporter.step("no snapshot to ingest")
-        return IngestResult("no-snapshot", f"s3://{bucket.name}/{PREFIX}")
+        return IngestResult("no-snapshot", f"s3://{bucket.name}/{PREFIX}"), []
     reporter.step(f"newest: {latest.name} (etag {latest.etag}, {latest.size or 0:,} bytes)")
     done = sorted((s for s in snapshots if s.stamp <= latest.stamp), key=lambda s: s.stamp)
     if last_stamp and latest.stamp < last_stamp:
@@ -230,33 +276,27 @@ def _ingest_newest(
         reporter.step(
             f"{latest.name} is older than the last ingested snapshot ({last_stamp:%Y-%m-%dT%H-%M-%S}): not loaded"
         )
-        result = IngestResult("stale", latest.key)
-    elif last_etag and last_etag == latest.etag:
+        return IngestResult("stale", latest.key), done
+    if last_etag and last_etag == latest.etag:
         reporter.step(f"{latest.name} has the ETag of the last ingested file: unchanged, skipped")
-        result = IngestResult("unchanged", latest.key)
-    else:
-        stream = bucket.open(latest)
-        try:
-            stats, counts = _process(
-                conn,
-                stream,
-                name=latest.name,
-                size=latest.size,
-                apply=apply,
-                source_key=latest.key,
-                snapshot_at=latest.stamp,
-                etag=latest.etag,
-                reporter=reporter,
-                rejects=rejects,
-            )
-        finally:
-            stream.close()
-        result = IngestResult("ingested" if apply else "dry-run", latest.key, stats, counts)
-    if apply:
-        result.archived = _archive(bucket, done, reporter)
-    elif done:
-        reporter.step(f"dry run: would archive {len(done)} file(s) to processed/")
-    return result
+        return IngestResult("unchanged", latest.key), done
+    stream = bucket.open(latest)
+    try:
+        stats, counts = _process(
+            conn,
+            stream,
+            name=latest.name,
+            size=latest.size,
+            apply=apply,
+            source_key=latest.key,
+            snapshot_at=latest.stamp,
+            etag=latest.etag,
+            reporter=reporter,
+            rejects=rejects,
+        )
+    finally:
+        stream.close()
+    return IngestResult("ingested" if apply else "dry-run", latest.key, stats, counts), done
 
 
 def _archive(bucket: Bucket, snapshots: list[Snapshot], reporter: Reporter) -> int:
@@ -277,15 +317,35 @@ def _archive(bucket: Bucket, snapshots: list[Snapshot], reporter: Reporter) -> i
 
 
 def ingest_csv(
-    settings: Settings, path: Path, reporter: Reporter, *, apply: bool, rejects: Path | None = None
+    settings: Settings,
+    path: Path,
+    reporter: Reporter,
+    *,
+    apply: bool,
+    rejects: Path | None = None,
+    force: bool = False,
 ) -> IngestResult:
-    """A local snapshot file: no ETag, no archive."""
+    """A local snapshot file: no ETag, no archive.
+
+    Its stamp is its file name's, when it is named as the exporter names snapshots
+    (YYYY-MM-DDTHH-mm-ss.csv). A stamped file older than the last ingested snapshot would roll
+    tickets back and write false reopen/close events: --apply refuses it unless `force`. A file
+    named otherwise has no stamp and is not checked (nor counted as a sign of the exporter's life).
+    """
     started = time.monotonic()
     if not path.is_file():
         raise RefusedFile(f"{path}: no such file")
-    with _session(settings, apply, reporter) as (conn, free):
-        if not free:
+    stamp = parse_stamp(path.name)
+    with run_deadline(settings.run_deadline_seconds), _session(settings, apply, reporter) as (conn, holder):
+        if holder:
             return IngestResult("locked", str(path), seconds=time.monotonic() - started)
+        _, last_stamp, _ = _previous(conn)
+        if apply and stamp and last_stamp and stamp < last_stamp and not force:
+            raise RefusedFile(
+                f"{path.name} is stamped {stamp:%Y-%m-%dT%H-%M-%S} EAT, older than the last ingested snapshot "
+                f"({last_stamp.astimezone(EAT):%Y-%m-%dT%H-%M-%S} EAT): loading it would roll tickets back. "
+                "Nothing was written; add --force to load it anyway"
+            )
         with open(path, "rb") as stream:
             stats, counts = _process(
                 conn,
@@ -294,11 +354,13 @@ def ingest_csv(
                 size=path.stat().st_size,
                 apply=apply,
                 source_key=str(path),
-                snapshot_at=parse_stamp(path.name),
+                snapshot_at=stamp,
                 etag=None,
                 reporter=reporter,
                 rejects=rejects,
             )
+        if apply and stamp:
+            _record_check(conn, None, str(path), stamp)
     return IngestResult(
         "ingested" if apply else "dry-run", str(path), stats, counts, seconds=time.monotonic() - started
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 
 from fleettickets import db
-from fleettickets.errors import DatabaseError, MigrationError
+from fleettickets.errors import DatabaseError, MigrationBusy, MigrationError
 from fleettickets.report import Reporter
 
 FILE_NAME = re.compile(r"^(\d+)_([A-Za-z0-9_]+)\.sql$")
@@ -121,7 +121,7 @@ def read_status(conn: psycopg.Connection, migrations: list[Migration]) -> Migrat
 def migrate(url: str, reporter: Reporter, directory: Path | None = None) -> MigrateResult:
     migrations = discover(directory)
     result = MigrateResult()
-    with db.connect(url, autocommit=True) as conn, db.advisory_lock(conn, db.LOCK_MIGRATE, wait=True):
+    with db.connect(url, autocommit=True) as conn, _migrate_lock(conn):
         conn.execute(LEDGER_DDL)
         status = read_status(conn, migrations)
         if status.changed:
@@ -151,6 +151,11 @@ def migrate(url: str, reporter: Reporter, directory: Path | None = None) -> Migr
                             round((time.monotonic() - started) * 1000),
                         ),
                     )
+            except psycopg.errors.LockNotAvailable:
+                raise MigrationBusy(
+                    f"migration {migration.script} waited over {db.LOCK_TIMEOUT_SECONDS} s for a table in use "
+                    "(a running ingest?) and was rolled back: it will be retried"
+                ) from None
             except psycopg.Error as e:
                 raise MigrationError(
                     f"migration {migration.script} failed and was rolled back: {db.first_line(e)}"
@@ -158,6 +163,19 @@ def migrate(url: str, reporter: Reporter, directory: Path | None = None) -> Migr
             reporter.step(f"applied {migration.script} ({time.monotonic() - started:.2f}s)")
             result.applied.append(migration.script)
     return result
+
+
+@contextmanager
+def _migrate_lock(conn: psycopg.Connection) -> Iterator[None]:
+    """One migrate at a time (two containers starting together): the second waits, within the
+    session's lock timeout."""
+    try:
+        with db.advisory_lock(conn, db.LOCK_MIGRATE, wait=True):
+            yield
+    except psycopg.errors.LockNotAvailable:
+        raise MigrationBusy(
+            f"another migrate has held the migration lock for over {db.LOCK_TIMEOUT_SECONDS} s: it will be retried"
+        ) from None
 
 
 def hint(error: str) -> str:
@@ -180,10 +198,13 @@ def ensure_current(conn: psycopg.Connection) -> None:
 
 
 @contextmanager
-def open_current(url: str, *, lock_key: int | None = None) -> Iterator[tuple[psycopg.Connection, bool]]:
+def open_current(
+    url: str, *, lock_key: int | None = None, deadline_seconds: float | None = None
+) -> Iterator[tuple[psycopg.Connection, bool]]:
     """(connection, free): a database whose schema is current, holding the session advisory lock
     `lock_key` when one is given; free is False when another run holds that lock."""
-    with db.connect(url) as conn:
+    limits = {} if deadline_seconds is None else {"deadline_seconds": deadline_seconds}
+    with db.connect(url, **limits) as conn:
         ensure_current(conn)
         conn.commit()
         if lock_key is None:

@@ -10,7 +10,9 @@ PREFIX = "automations/inc/"
 PROCESSED_PREFIX = PREFIX + "processed/"
 EAT = timezone(timedelta(hours=3), "EAT")  # Africa/Nairobi: UTC+3, no daylight saving
 
-_STAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d)-(\d\d)-(\d\d)\.csv")
+# ASCII digits only: Python's \d (and int()) also take Arabic-Indic or full-width digits, which would
+# let a look-alike name pass for the newest snapshot.
+_STAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d)-(\d\d)-(\d\d)\.csv", re.ASCII)
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from fleettickets import migrate
+from fleettickets.snapshot import EAT
 
 
 def read(conn: psycopg.Connection) -> dict[str, Any]:
@@ -23,34 +25,60 @@ def read(conn: psycopg.Connection) -> dict[str, Any]:
 
 
 def problems(report: dict[str, Any], max_age_hours: float | None) -> list[str]:
-    """What makes the pipeline unhealthy: pending migrations, and with a limit, a stale or missing ingest."""
+    """What makes the pipeline unhealthy: pending migrations, and with a limit, a feed whose newest
+    snapshot is older than that (the same measure as `ingest --max-age-hours`)."""
     found = [f"applied migration {name} has been edited since it ran" for name in report["migrations"]["changed"]]
     pending = report["migrations"]["pending"]
     if pending:
         found.append(f"{len(pending)} migration(s) pending (next: {pending[0]}): run `fleettickets migrate`")
     if max_age_hours is not None:
-        last = report.get("last_ingest")
-        if not last:
-            found.append("no snapshot has been ingested yet")
-        elif float(last["age_hours"]) > max_age_hours:
-            found.append(f"the last ingest was {float(last['age_hours']):.1f} h ago, more than {max_age_hours:g} h")
+        newest = report.get("newest_snapshot")
+        if not newest:
+            found.append("no snapshot has been seen yet: is the exporter running?")
+        elif float(newest["age_hours"]) > max_age_hours:
+            found.append(
+                f"the newest snapshot is {float(newest['age_hours']):.1f} h old, more than {max_age_hours:g} h: "
+                "is the exporter running?"
+            )
     return found
+
+
+def _eat(moment: str | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
+    """A timestamp from the report (ISO text) in EAT, as the exporter and the operators read it."""
+    if not moment:
+        return "-"
+    return f"{datetime.fromisoformat(moment).astimezone(EAT).strftime(pattern)} EAT"
 
 
 def lines(report: dict[str, Any]) -> list[str]:
     """The report for a person."""
     out = []
+    check = report.get("last_check")
+    if check:
+        out.append(
+            f"last check    {_eat(check['checked_at'])} ({float(check['age_hours']):.1f} h ago): {check['outcome']}"
+        )
+    else:
+        out.append("last check    none yet")
+    newest = report.get("newest_snapshot")
+    if newest:
+        out.append(
+            f"newest snap.  {_eat(newest['snapshot_at'], '%Y-%m-%dT%H-%M-%S')} "
+            f"({float(newest['age_hours']):.1f} h old): {newest['key']}"
+        )
+    else:
+        out.append("newest snap.  none seen yet")
     last = report.get("last_ingest")
     if last:
-        out.append(f"last ingest   {last['source_key']} (stamp {last['snapshot_at']}, etag {last.get('source_etag')})")
+        out.append(f"last load     {last['source_key']} (etag {last.get('source_etag')})")
         out.append(
-            f"              at {last['ingested_at']}, {float(last['age_hours']):.1f} h ago: read "
+            f"              at {_eat(last['ingested_at'])}, {float(last['age_hours']):.1f} h ago: read "
             f"{last.get('rows_read', 0):,}, kept {last.get('rows_kept', 0):,}, inserted "
             f"{last.get('inserted', 0):,}, updated {last.get('updated', 0):,}, unchanged "
             f"{last.get('unchanged', 0):,}, malformed {last.get('malformed', 0):,}"
         )
     else:
-        out.append("last ingest   none yet")
+        out.append("last load     none yet")
     if "tickets" in report:
         t = report["tickets"]
         out.append(f"tickets       {t['total']:,} ({t['open']:,} open, {t['closed']:,} closed)")

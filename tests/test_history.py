@@ -24,7 +24,8 @@ def events(url: str, columns: str = "ticket_id, kind, old_status, new_status, is
 def load(url: str, tmp_path, name: str, records: list[dict]) -> None:
     path = tmp_path / name
     path.write_text(csv_text(records))
-    ingest_csv(Settings(database_url=url), path, quiet(), apply=True)
+    # force: some tests load an older stamped file on purpose (a plain --apply refuses one)
+    ingest_csv(Settings(database_url=url), path, quiet(), apply=True, force=True)
 
 
 def test_one_event_per_ticket_per_change_and_none_for_unchanged_rows(db_url, tmp_path):
