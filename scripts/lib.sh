@@ -16,7 +16,7 @@ ensure_packages() {
         [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")
     done
     [ ${#missing[@]} = 0 ] && return
-    local install=(apt-get install -y -qq --no-install-recommends "${missing[@]}")
+    local install=(apt-get install --no-install-recommends "${missing[@]}")
     local sudo=()
     if [ "$(id -u)" != 0 ]; then
         if ! command -v sudo >/dev/null; then
@@ -25,10 +25,10 @@ ensure_packages() {
         fi
         sudo=(sudo)
     fi
-    echo "installing ${missing[*]} (apt-get, no recommended packages)"
+    echo "installing ${missing[*]} (${install[*]})"
     "${sudo[@]}" apt-get update -qq
     # Debian's postinst also creates and starts its default cluster ("main"): nothing here uses it.
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive "${install[@]}" -y -qq >/dev/null
 }
 
 # .venv with the package and its test extra; reinstalled only when pyproject.toml changes.

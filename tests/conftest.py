@@ -4,7 +4,7 @@ The server is the tests' own cluster in .pgdata/ (tests/pgcluster.py: password a
 UTF-8, a free loopback port), started when the session first needs it and left running for the
 next; `./scripts/test --down` stops and deletes it. FLEETTICKETS_TEST_ADMIN_URL points the suite
 at another server instead. Each test gets its own database, cloned from a template migrated
-once per session; every database this suite creates is named fleettickets_test_* and is
+once per session; every database (and role) this suite creates is named fleettickets_test_* and is
 dropped afterwards. No other database is touched.
 """
 
