@@ -102,6 +102,7 @@ class Cluster:
         if self.as_root and not self.owner:
             raise ClusterError(f"as root, the server runs as the {SUPERUSER} user, and there is none")
         with self._locked():
+            self._retire_trust_cluster()
             if not (self.dir / "password").exists() or not (self.data / "PG_VERSION").exists():
                 self._create()
             if not self.running():
@@ -184,10 +185,21 @@ class Cluster:
         if not self.dir.exists():
             return False
         with self._locked():
+            self._retire_trust_cluster()
             self._stop()
             self._remove_data()
             shutil.rmtree(self.dir)
         return True
+
+    def _retire_trust_cluster(self) -> None:
+        """The scripts' earlier clusters were DIR itself, with trust authentication: stop and empty it."""
+        if not (self.dir / "PG_VERSION").exists():
+            return
+        print(f"replacing the trust-auth cluster in {self.dir} with a password one", file=sys.stderr)
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.dir), "-m", "fast", "-w", "stop")  # when running
+        for entry in self.dir.iterdir():
+            if entry.name != ".lock":
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
     def _stop(self) -> None:
         if self.running():
