@@ -21,6 +21,7 @@ from moto.server import ThreadedMotoServer
 
 from fleettickets.bucket import Bucket
 from fleettickets.config import Settings, redact_url
+from fleettickets.db import first_line
 from fleettickets.devdata import Feed, stamp_name, write_csv
 from fleettickets.devgeocoder import DevGeocoder
 from fleettickets.snapshot import EAT
@@ -45,7 +46,7 @@ def main(server_url: str) -> None:
             admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
             admin.execute(f"CREATE DATABASE {DATABASE}")
     except psycopg.Error as e:
-        sys.exit(f"demo: cannot make database {DATABASE} on {redact_url(server_url)}: {str(e).strip()}")
+        sys.exit(f"demo: cannot make database {DATABASE} on {redact_url(server_url)}: {first_line(e)}")
     url = psycopg.conninfo.make_conninfo(**{**params, "dbname": DATABASE})
     print(f"database      {redact_url(url)} (made anew)")
 
