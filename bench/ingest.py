@@ -23,8 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import throwaway_database
@@ -91,7 +89,6 @@ def floor(stage: Path, url: str) -> float:
         f"BEGIN;\nSELECT tickets.begin_inc_stage();\n\\copy inc_stage FROM '{stage}'\n"
         "SELECT * FROM tickets.merge_inc_stage(true, p_observed_at := now());\nCOMMIT;\n"
     )
-    params = psycopg.conninfo.conninfo_to_dict(url)
     started = time.perf_counter()
     subprocess.run(
         [
@@ -100,14 +97,8 @@ def floor(stage: Path, url: str) -> float:
             "-X",
             "-v",
             "ON_ERROR_STOP=1",
-            "-h",
-            params.get("host", "127.0.0.1"),
-            "-p",
-            str(params.get("port", 5432)),
-            "-U",
-            params.get("user", "postgres"),
             "-d",
-            params["dbname"],
+            url,  # the whole URL: its password too
             "-f",
             str(script),
         ],

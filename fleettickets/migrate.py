@@ -158,7 +158,7 @@ def migrate(url: str, reporter: Reporter, directory: Path | None = None) -> Migr
                 ) from None
             except psycopg.Error as e:
                 raise MigrationError(
-                    f"migration {migration.script} failed and was rolled back: {db.first_line(e)}"
+                    f"migration {migration.script} failed and was rolled back: {db.first_line(e)}{hint(str(e))}"
                 ) from None
             reporter.step(f"applied {migration.script} ({time.monotonic() - started:.2f}s)")
             result.applied.append(migration.script)
@@ -180,9 +180,12 @@ def _migrate_lock(conn: psycopg.Connection) -> Iterator[None]:
 
 def hint(error: str) -> str:
     """What to do about a failure whose cause is the server, not the migration."""
-    if "postgis" in error.lower() and "extension" in error.lower():
-        return " (PostGIS is not installed on the database server: apt-get install postgresql-15-postgis-3)"
-    return ""
+    text = error.lower()
+    if "postgis" not in text or "extension" not in text:
+        return ""
+    if "permission denied" in text:
+        return " (only a superuser can create PostGIS: as one, run CREATE EXTENSION postgis in this database)"
+    return " (PostGIS is not installed on the database server: apt-get install postgresql-15-postgis-3)"
 
 
 def ensure_current(conn: psycopg.Connection) -> None:

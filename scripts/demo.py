@@ -21,6 +21,7 @@ from moto.server import ThreadedMotoServer
 
 from fleettickets.bucket import Bucket
 from fleettickets.config import Settings, redact_url
+from fleettickets.db import first_line
 from fleettickets.devdata import Feed, stamp_name, write_csv
 from fleettickets.devgeocoder import DevGeocoder
 from fleettickets.snapshot import EAT
@@ -40,9 +41,12 @@ def run(*args: str, env: dict[str, str]) -> None:
 
 def main(server_url: str) -> None:
     params = psycopg.conninfo.conninfo_to_dict(server_url)
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
+    try:
+        with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {DATABASE}")
+    except psycopg.Error as e:
+        sys.exit(f"demo: cannot make database {DATABASE} on {redact_url(server_url)}: {first_line(e)}")
     url = psycopg.conninfo.make_conninfo(**{**params, "dbname": DATABASE})
     print(f"database      {redact_url(url)} (made anew)")
 
@@ -107,10 +111,22 @@ def main(server_url: str) -> None:
     s3.stop()
     print(
         f"\nThe data stays in database {DATABASE} ({redact_url(url)}); try:\n"
-        f"  psql '{redact_url(url)}' -c 'SELECT sla_state, count(*) FROM tickets.inc_open_sla GROUP BY 1'\n"
+        f"  psql {psql_target(url)} -c 'SELECT sla_state, count(*) FROM tickets.inc_open_sla GROUP BY 1'\n"
         "Throw it away with ./scripts/demo --down (own cluster) or DROP DATABASE fleettickets_demo."
     )
 
 
+def psql_target(url: str) -> str:
+    """The URL to paste, its password never printed: on the demo's own cluster, read from its file."""
+    cluster = os.environ.get("FLEETTICKETS_DEMO_CLUSTER")
+    if not cluster:
+        return f"'{redact_url(url)}'"
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    return f'"postgresql://{params["user"]}:$(cat {cluster}/password)@{params["host"]}:{params["port"]}/{DATABASE}"'
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "postgresql://postgres@127.0.0.1:5432/postgres")
+    # The server: DATABASE_URL's, which ./scripts/demo sets to the demo's own cluster unless given one.
+    if not os.environ.get("DATABASE_URL"):
+        sys.exit("demo: DATABASE_URL is not set: run ./scripts/demo, which starts a cluster of its own")
+    main(os.environ["DATABASE_URL"])

@@ -1,27 +1,32 @@
-"""Real parts only: throwaway PostgreSQL databases (with PostGIS) on the local server.
+"""Real parts only: throwaway PostgreSQL databases (with PostGIS) on a server of the suite's own.
 
-Each test gets its own database, cloned from a template migrated once per session; every
-database this suite creates is named fleettickets_test_* and is dropped afterwards. No other
-database is touched. FLEETTICKETS_TEST_ADMIN_URL points at the server (default: local postgres).
+The server is the tests' own cluster in .pgdata/ (tests/pgcluster.py: password authentication,
+UTF-8, a free loopback port), started when the session first needs it and left running for the
+next; `./scripts/test --down` stops and deletes it. FLEETTICKETS_TEST_ADMIN_URL points the suite
+at another server instead. Each test gets its own database, cloned from a template migrated
+once per session; every database (and role) this suite creates is named fleettickets_test_* and is
+dropped afterwards. No other database is touched.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from fleettickets import migrate
-from fleettickets.config import Settings
+from fleettickets.config import Settings, redact_url
 from tests.helpers import quiet
+from tests.pgcluster import Cluster, ClusterError, free_port
 
-ADMIN_URL = os.environ.get("FLEETTICKETS_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_CLUSTER = Path(__file__).resolve().parent.parent / ".pgdata"
 CONTRACT_NAMES = (
     "DATABASE_URL",
     "RUSTFS_ENDPOINT",
@@ -41,8 +46,20 @@ CONTRACT_NAMES = (
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
+@functools.cache
+def admin_url() -> str:
+    """The server's maintenance database, as its superuser: the explicit one, else the tests' own cluster."""
+    explicit = os.environ.get("FLEETTICKETS_TEST_ADMIN_URL")
+    if explicit:
+        return explicit
+    try:
+        return Cluster(TEST_CLUSTER).up()
+    except ClusterError as e:
+        pytest.exit(f"the tests' PostgreSQL cluster: {e}", returncode=3)
+
+
 def database_url(name: str) -> str:
-    params = psycopg.conninfo.conninfo_to_dict(ADMIN_URL)
+    params = psycopg.conninfo.conninfo_to_dict(admin_url())
     params["dbname"] = name
     return psycopg.conninfo.make_conninfo(**params)
 
@@ -57,10 +74,11 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
 
 @pytest.fixture(scope="session")
 def pg_admin() -> Iterator[psycopg.Connection]:
+    url = admin_url()
     try:
-        conn = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as e:
-        pytest.exit(f"PostgreSQL is not reachable at {ADMIN_URL}: {e}", returncode=3)
+        pytest.exit(f"PostgreSQL is not reachable at {redact_url(url)}: {e}", returncode=3)
     if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'").fetchone() is None:
         pytest.exit("PostGIS is not installed on the test server (apt-get install postgresql-15-postgis-3)", 3)
     with conn:
@@ -131,12 +149,6 @@ def conn(shared_db_url) -> Iterator[psycopg.Connection]:
     with psycopg.connect(shared_db_url) as c:
         yield c
         c.rollback()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -207,9 +207,11 @@ def test_connection_killed_mid_load_leaves_nothing(tmp_path, db_url, monkeypatch
         for n, row in enumerate(original(*args, **kwargs)):
             if n == 1500:
                 with psycopg.connect(db_url, autocommit=True) as admin:
+                    # the load's own backend only: this test's database, never the server's others
                     admin.execute(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                        " WHERE application_name = 'fleettickets' AND pid <> pg_backend_pid()"
+                        " WHERE datname = current_database() AND application_name = 'fleettickets'"
+                        " AND pid <> pg_backend_pid()"
                     )
             yield row
 

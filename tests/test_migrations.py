@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from fleettickets import migrate
 from fleettickets.cli import app
 from fleettickets.errors import MigrationError
+from tests.conftest import database_url
 from tests.helpers import quiet
 
 REPO = Path(__file__).resolve().parent.parent
@@ -172,3 +174,24 @@ def test_two_concurrent_runners_apply_each_file_once(empty_db_url):
     assert errors == []
     assert sorted(len(r.applied) for r in results) == [0, len(migrate.discover())]
     assert len(ledger(empty_db_url)) == len(migrate.discover())
+
+
+def test_a_role_without_superuser_migrates_once_a_superuser_made_postgis(pg_admin, databases):
+    """The plain-host prerequisites in the README, and nothing more: the job's role owns its database."""
+    role, password = f"fleettickets_test_role_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    pg_admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    try:
+        name = databases.create()
+        pg_admin.execute(f"ALTER DATABASE {name} OWNER TO {role}")
+        params = psycopg.conninfo.conninfo_to_dict(database_url(name))
+        url = psycopg.conninfo.make_conninfo(**{**params, "user": role, "password": password})
+
+        with pytest.raises(MigrationError, match="only a superuser can create PostGIS"):
+            migrate.migrate(url, quiet())
+        with psycopg.connect(database_url(name), autocommit=True) as superuser:
+            superuser.execute("CREATE EXTENSION postgis")
+        result = migrate.migrate(url, quiet())
+        assert len(result.applied) == len(migrate.discover())
+    finally:
+        databases.drop_all()
+        pg_admin.execute(f"DROP ROLE IF EXISTS {role}")
