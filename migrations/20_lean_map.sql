@@ -38,12 +38,9 @@ SELECT ticket_id,
        geom
   FROM tickets.inc;
 
--- The open tickets' map columns, so the default map call reads a small index, not the whole
--- table (an index-only scan wherever the visibility map allows).
-CREATE INDEX IF NOT EXISTS inc_map_open_idx ON tickets.inc (ticket_id)
-    INCLUDE (is_actionable, normalized_status, cluster, location_name, assigned_team, created_at_service, first_seen_at,
-             closed_at, geo_source, geom)
-    WHERE is_actionable;
+-- The open tickets, so the default map call reads them, not the whole table. Keys only: a free-text
+-- column in an index tuple (even INCLUDEd) would let one over-long value fail an insert.
+CREATE INDEX IF NOT EXISTS inc_map_open_idx ON tickets.inc (ticket_id) WHERE is_actionable;
 
 -- The map's arguments, checked once before any row is read: the box as a geometry and the
 -- oldest closure shown (NULL: no limit).

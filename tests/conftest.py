@@ -69,6 +69,10 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """No developer .env or exported setting may leak into a test (it could name a real database)."""
     for name in CONTRACT_NAMES:
         monkeypatch.delenv(name, raising=False)
+    # The pipeline's own optional settings too (FLEETTICKETS_RUN_DEADLINE_MINUTES, ...); the
+    # suite's FLEETTICKETS_TEST_* stay.
+    for name in [n for n in os.environ if n.startswith("FLEETTICKETS_") and not n.startswith("FLEETTICKETS_TEST_")]:
+        monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
 
