@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from fleettickets.clean import CleanStats, Reject, clean_rows, record_cleaner
-from fleettickets.devdata import HEADER
+from fleettickets.clean import HEADER, CleanStats, Reject, clean_rows, record_cleaner
 from fleettickets.errors import RefusedFile
 from tests.helpers import csv_text, record
 
