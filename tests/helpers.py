@@ -84,7 +84,7 @@ def record(ticket_id: str, **values: str) -> dict[str, str]:
 def csv_text(
     records: list[dict[str, str]], *, sentinel: bool = False, crlf: bool = False, columns: list[str] | None = None
 ) -> str:
-    from fleettickets.devdata import write_csv
+    from devtools.feed import write_csv
 
     out = io.StringIO()
     write_csv(out, iter(records), sentinel=sentinel, crlf=crlf, columns=columns or list(HEADER))

@@ -1,4 +1,4 @@
-"""Geocoding against the strict stand-in provider (fleettickets.devgeocoder), over HTTP."""
+"""Geocoding against the strict stand-in provider (devtools.geocoder), over HTTP."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from devtools.geocoder import DevGeocoder, Feature
 from fleettickets import migrate
 from fleettickets.cli import app
 from fleettickets.config import Settings
-from fleettickets.devgeocoder import DevGeocoder, Feature
 from fleettickets.errors import GeocoderError
 from fleettickets.geocode import providers
 from fleettickets.geocode.providers import RateLimiter

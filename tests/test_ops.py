@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from devtools.geocoder import DevGeocoder
 from fleettickets import migrate
 from fleettickets.cli import app
 from fleettickets.config import load_settings, redact, redact_url
-from fleettickets.devgeocoder import DevGeocoder
 from fleettickets.errors import ConfigError
 from fleettickets.geocode.run import geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_csv
