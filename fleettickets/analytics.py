@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass
 from datetime import date
 
 import psycopg
 
-from fleettickets import jsonout
+from fleettickets.report import Table
 
 REPORTS = {
     "daily": ("reporting.fn_daily_flow", "creations and closures per EAT day"),
@@ -19,22 +16,6 @@ REPORTS = {
     "teams": ("reporting.fn_team_closures", "closures per week, team and owner"),
     "quality": ("reporting.fn_data_quality", "missing clocks and teams, content lag"),
 }
-
-
-@dataclass(frozen=True)
-class Table:
-    columns: list[str]
-    rows: list[tuple]
-
-    def as_json(self) -> str:
-        return jsonout.dumps([dict(zip(self.columns, row, strict=True)) for row in self.rows])
-
-    def as_csv(self) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(self.columns)
-        writer.writerows(self.rows)
-        return out.getvalue()
 
 
 def run(conn: psycopg.Connection, name: str, start: date, end: date) -> Table:

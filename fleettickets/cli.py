@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table as RichTable
 
 from fleettickets import analytics, history, jsonout
 from fleettickets import migrate as migrations
@@ -263,42 +261,6 @@ def _today_eat() -> date:
     return datetime.now(EAT).date()
 
 
-def _print_table(table: analytics.Table, fmt: str, title: str) -> None:
-    if fmt == "json":
-        print(table.as_json())
-    elif fmt == "csv":
-        print(table.as_csv(), end="")
-    else:
-        grid = RichTable(title=title, title_justify="left")
-        for column in table.columns:
-            grid.add_column(column, justify="left" if column in TEXT_COLUMNS else "right")
-        for row in table.rows:
-            grid.add_row(*(_cell(v) for v in row))
-        # off a terminal rich assumes 80 columns and would cut values short: give it room
-        Console(width=None if sys.stdout.isatty() else 200).print(grid)
-        print(f"{len(table.rows)} row(s)")
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):  # before int: a bool is an int
-        return "yes" if value else "no"
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
-TEXT_COLUMNS = {
-    "day",
-    "week",
-    "cluster",
-    "team",
-    "owner",
-    "measure",
-    "ticket_id",
-    "location_name",
-    "sla_state",
-    "geo_source",
-}
 Format = Annotated[str, typer.Option("--format", help="table, json or csv.")]
 
 
@@ -327,7 +289,7 @@ def report(
         raise FleetError(f"--from {first} is after --to {last}")
     with _current_connection() as (conn, _):
         table = analytics.run(conn, name, first, last)
-    _print_table(table, fmt, f"{analytics.REPORTS[name][1]}, {first} .. {last} (EAT)")
+    Reporter().table(table, fmt, f"{analytics.REPORTS[name][1]}, {first} .. {last} (EAT)")
 
 
 def _day(text: str, option: str) -> date:
@@ -357,7 +319,7 @@ def nearest(
         raise FleetError(f"--precision must be location, cluster or feed, not {precision!r}")
     with _current_connection() as (conn, _):
         table = analytics.nearest(conn, lng, lat, limit, radius_km, precision)
-    _print_table(table, fmt, f"open tickets nearest {lat}, {lng}")
+    Reporter().table(table, fmt, f"open tickets nearest {lat}, {lng}")
 
 
 history_app = typer.Typer(help="The ticket event history.", no_args_is_help=True)
