@@ -175,7 +175,7 @@ def test_the_lock_file_pins_every_dependency_with_hashes():
 
 def test_the_build_context_leaves_out_history_secrets_and_venvs():
     ignored = set((REPO / ".dockerignore").read_text().split())
-    assert {".git", ".env", ".env.*", ".venv", ".pgdata", ".demo", "tests", "bench"} <= ignored
+    assert {".git", ".env", ".env.*", ".venv", ".pgdata", ".demo", "tests", "bench", "devtools"} <= ignored
 
 
 def test_every_new_setting_is_documented():
