@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 import psycopg
 
 from fleettickets.report import Table
+
+# How precisely a ticket is positioned (tickets.inc.geo_source): dispatch may ask for one kind only.
+Precision = Literal["location", "cluster", "feed"]
 
 REPORTS = {
     "daily": ("reporting.fn_daily_flow", "creations and closures per EAT day"),
@@ -25,7 +29,7 @@ def run(conn: psycopg.Connection, name: str, start: date, end: date) -> Table:
 
 
 def nearest(
-    conn: psycopg.Connection, lng: float, lat: float, limit: int, radius_km: float | None, precision: str | None
+    conn: psycopg.Connection, lng: float, lat: float, limit: int, radius_km: float | None, precision: Precision | None
 ) -> Table:
     cur = conn.execute(
         "SELECT * FROM reporting.fn_nearest_open_tickets(%s, %s, %s, %s, %s)",
