@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Literal
 
 import psycopg
 
+from fleettickets.errors import FleetError
 from fleettickets.report import Table
 
 # How precisely a ticket is positioned (tickets.inc.geo_source): dispatch may ask for one kind only.
@@ -20,6 +21,25 @@ REPORTS = {
     "teams": ("reporting.fn_team_closures", "closures per week, team and owner"),
     "quality": ("reporting.fn_data_quality", "missing clocks and teams, content lag"),
 }
+
+
+DEFAULT_DAYS = 30
+
+
+def days(start: str | None, end: str | None, *, today: date) -> tuple[date, date]:
+    """The EAT days a report covers, from --from and --to (YYYY-MM-DD): by default the 30 days up to today."""
+    last = _day(end, "--to") if end else today
+    first = _day(start, "--from") if start else last - timedelta(days=DEFAULT_DAYS)
+    if first > last:
+        raise FleetError(f"--from {first} is after --to {last}")
+    return first, last
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise FleetError(f"{option} must be a date like 2026-06-15, not {text!r}") from None
 
 
 def run(conn: psycopg.Connection, name: str, start: date, end: date) -> Table:

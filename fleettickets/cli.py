@@ -7,7 +7,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -279,10 +279,6 @@ def gazetteer_set(
     Reporter().step(f"set {kind} {key!r} to {lat}, {lng} (verified); {moved} ticket(s) moved")
 
 
-def _today_eat() -> date:
-    return datetime.now(EAT).date()
-
-
 FormatOption = Annotated[Format, typer.Option("--format", help="How to write the rows.")]
 ReportName = StrEnum("ReportName", {name: name for name in analytics.REPORTS})
 
@@ -298,20 +294,10 @@ def report(
     fmt: FormatOption = "table",
 ) -> None:
     """Analytics: daily flow, backlog, MTTR, SLA compliance, team closures, data quality."""
-    last = _day(end, "--to") if end else _today_eat()
-    first = _day(start, "--from") if start else last - timedelta(days=30)
-    if first > last:
-        raise FleetError(f"--from {first} is after --to {last}")
+    first, last = analytics.days(start, end, today=datetime.now(EAT).date())
     with _current_connection() as (conn, _):
         table = analytics.run(conn, name, first, last)
     Reporter().table(table, fmt, f"{analytics.REPORTS[name][1]}, {first} .. {last} (EAT)")
-
-
-def _day(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise FleetError(f"{option} must be a date like 2026-06-15, not {text!r}") from None
 
 
 @app.command()

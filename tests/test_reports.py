@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from fleettickets import analytics
 from fleettickets.cli import app
 from tests.helpers import add_cluster, insert_ticket, one
 
@@ -80,8 +81,6 @@ def feed(conn: psycopg.Connection) -> None:
 
 
 def report(conn, name: str, start: str = "2026-06-15", end: str = "2026-06-22") -> list[tuple]:
-    from fleettickets import analytics
-
     return analytics.run(conn, name, date.fromisoformat(start), date.fromisoformat(end)).rows
 
 
@@ -214,6 +213,20 @@ def test_report_cli_formats(reports_db):
         app, ["nearest", "--lng", "36.80", "--lat", "-1.30", "--limit", "2", "--format", "json"], env=env
     )
     assert [r["ticket_id"] for r in json.loads(near.stdout)] == ["G", "H"]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "days"),
+    [
+        (None, None, ("2026-05-16", "2026-06-15")),  # the 30 days up to today (EAT)
+        ("2026-06-01", None, ("2026-06-01", "2026-06-15")),
+        (None, "2026-06-10", ("2026-05-11", "2026-06-10")),
+        ("2026-06-10", "2026-06-10", ("2026-06-10", "2026-06-10")),
+    ],
+)
+def test_the_days_a_report_covers(start, end, days):
+    first, last = analytics.days(start, end, today=date(2026, 6, 15))
+    assert (first.isoformat(), last.isoformat()) == days
 
 
 @pytest.mark.parametrize(
