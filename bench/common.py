@@ -12,9 +12,9 @@ from contextlib import contextmanager
 
 import psycopg
 
+from devtools.feed import Feed, write_csv
 from fleettickets import migrate
 from fleettickets.clean import CleanStats, clean_rows
-from fleettickets.devdata import Feed, write_csv
 from fleettickets.report import Reporter
 
 ADMIN_URL = os.environ.get(

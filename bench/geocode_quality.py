@@ -1,8 +1,8 @@
 """Geocoding quality on a realistic feed against the strict stand-in, both providers, old vs new strategy.
 
-Ingests a ~31,000-ticket snapshot drawn from devgeocoder.FIELD (15 clusters; ambiguous place
+Ingests a ~31,000-ticket snapshot drawn from devtools.geocoder.FIELD (15 clusters; ambiguous place
 names such as Milimani in six towns; a few local names no map knows; location names wrapped in
-network codes), then, for LocationIQ and OpenCage in turn, against fleettickets.devgeocoder
+network codes), then, for LocationIQ and OpenCage in turn, against devtools.geocoder
 (which matches every query word as Nominatim does):
 
 - old: the first strategy, replayed through the same provider classes: "cluster, Kenya" and
@@ -33,9 +33,9 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import throwaway_database
+from devtools.feed import Feed, write_snapshot
+from devtools.geocoder import FIELD, UNMAPPED, DevGeocoder, Hit, ambiguous_names, true_points
 from fleettickets.config import Settings
-from fleettickets.devdata import Feed, write_snapshot
-from fleettickets.devgeocoder import FIELD, UNMAPPED, DevGeocoder, Hit, ambiguous_names, true_points
 from fleettickets.geocode.places import choose_location, distance_km, in_kenya, strip_codes
 from fleettickets.geocode.providers import provider_for
 from fleettickets.geocode.run import GUARD_KM, geocode_clusters, geocode_locations

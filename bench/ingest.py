@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import throwaway_database
+from devtools.feed import Feed, write_csv
 from fleettickets.clean import CleanStats, clean_rows
-from fleettickets.devdata import Feed, write_csv
 
 # Runs one CLI command in a fresh interpreter and reports its own peak RSS.
 CHILD = """

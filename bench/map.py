@@ -26,9 +26,9 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import throwaway_database
+from devtools.feed import Feed, write_snapshot
+from devtools.geocoder import DevGeocoder
 from fleettickets.config import Settings
-from fleettickets.devdata import Feed, write_snapshot
-from fleettickets.devgeocoder import DevGeocoder
 from fleettickets.geocode.run import geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_csv
 from fleettickets.report import Reporter

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from typing import Literal
 
 import psycopg
 
-from fleettickets import jsonout
+from fleettickets.errors import FleetError
+from fleettickets.report import Table
+
+# How precisely a ticket is positioned (tickets.inc.geo_source): dispatch may ask for one kind only.
+Precision = Literal["location", "cluster", "feed"]
 
 REPORTS = {
     "daily": ("reporting.fn_daily_flow", "creations and closures per EAT day"),
@@ -21,20 +23,23 @@ REPORTS = {
 }
 
 
-@dataclass(frozen=True)
-class Table:
-    columns: list[str]
-    rows: list[tuple]
+DEFAULT_DAYS = 30
 
-    def as_json(self) -> str:
-        return jsonout.dumps([dict(zip(self.columns, row, strict=True)) for row in self.rows])
 
-    def as_csv(self) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(self.columns)
-        writer.writerows(self.rows)
-        return out.getvalue()
+def days(start: str | None, end: str | None, *, today: date) -> tuple[date, date]:
+    """The EAT days a report covers, from --from and --to (YYYY-MM-DD): by default the 30 days up to today."""
+    last = _day(end, "--to") if end else today
+    first = _day(start, "--from") if start else last - timedelta(days=DEFAULT_DAYS)
+    if first > last:
+        raise FleetError(f"--from {first} is after --to {last}")
+    return first, last
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise FleetError(f"{option} must be a date like 2026-06-15, not {text!r}") from None
 
 
 def run(conn: psycopg.Connection, name: str, start: date, end: date) -> Table:
@@ -44,7 +49,7 @@ def run(conn: psycopg.Connection, name: str, start: date, end: date) -> Table:
 
 
 def nearest(
-    conn: psycopg.Connection, lng: float, lat: float, limit: int, radius_km: float | None, precision: str | None
+    conn: psycopg.Connection, lng: float, lat: float, limit: int, radius_km: float | None, precision: Precision | None
 ) -> Table:
     cur = conn.execute(
         "SELECT * FROM reporting.fn_nearest_open_tickets(%s, %s, %s, %s, %s)",

@@ -1,5 +1,7 @@
 """Cleaning a snapshot, streaming: CSV text in, (line, ticket_id, raw json) rows out (CONTRACT 2-3).
 
+Also the file's two ends that every reader of snapshots shares (the ingest, the history rebuild):
+its bytes decoded as text (text_stream), and the rows left out written as CSV (rejects_writer).
 Nothing is held but the current record, so memory stays flat however big the file. Counts and
 rejects are gathered as rows go by; CleanStats.refusal() decides at the end whether the file as a
 whole may be loaded (the loader only commits after asking).
@@ -8,12 +10,53 @@ whole may be loaded (the loader only commits after asking).
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
 from fleettickets.errors import RefusedFile
+
+# The 32 columns of the contract's file (CONTRACT 2), in the exporter's order. Cleaning does not need
+# them all (order is free, new columns pass into raw): the tests and the feed generator write them.
+HEADER = (
+    "ticket_id",
+    "raw_status",
+    "normalized_status",
+    "bucket",
+    "is_actionable",
+    "is_alarm",
+    "is_auto_created",
+    "is_auto_closed",
+    "cluster",
+    "region",
+    "location_name",
+    "assigned_team",
+    "owner",
+    "sla_status",
+    "mttr",
+    "latitude",
+    "longitude",
+    "created_at_service",
+    "scheduled_at",
+    "closed_at",
+    "first_seen_at",
+    "last_seen_at",
+    "created_at",
+    "updated_at",
+    "week_start",
+    "week_end",
+    "source_s3_bucket",
+    "source_s3_key",
+    "source_snapshot_id",
+    "department",
+    "source_type",
+    "service_type",
+)
 
 REMOVED_KEYS = frozenset(
     {"week_start", "week_end", "source_s3_bucket", "source_s3_key", "source_snapshot_id", "department", "source_type"}
@@ -197,3 +240,38 @@ def clean_rows(
             continue
         stats.rows_kept += 1
         yield line, ticket_id, raw
+
+
+class _CountingReader(io.RawIOBase):
+    """Passes bytes through, telling `advance` how many went by (for the progress display)."""
+
+    def __init__(self, source: BinaryIO, advance: Callable[[float], None]) -> None:
+        self.source, self.advance = source, advance
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.source.read(len(buffer))
+        buffer[: len(data)] = data
+        self.advance(len(data))
+        return len(data)
+
+
+def text_stream(stream: BinaryIO, advance: Callable[[float], None] = lambda n: None) -> io.TextIOWrapper:
+    """A snapshot's bytes as text: UTF-8 with or without BOM, line ends left to the CSV reader."""
+    return io.TextIOWrapper(
+        io.BufferedReader(_CountingReader(stream, advance), 1 << 20), encoding="utf-8-sig", newline=""
+    )
+
+
+@contextmanager
+def rejects_writer(path: Path | None) -> Iterator[Callable[[Reject], None] | None]:
+    """--rejects FILE: every row left out, as CSV (line, reason, the record verbatim)."""
+    if path is None:
+        yield None
+        return
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["line", "reason", "record"])
+        yield lambda r: writer.writerow([r.line, r.reason, r.text])

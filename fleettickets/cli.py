@@ -5,18 +5,21 @@ from __future__ import annotations
 import functools
 import sys
 import traceback
-from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table as RichTable
+from typer._click.exceptions import UsageError  # typer >= 0.26 vendors click; the tests hold this import
+from typer.core import TyperGroup
 
 from fleettickets import analytics, history, jsonout
 from fleettickets import migrate as migrations
 from fleettickets import status as pipeline_status
+from fleettickets.analytics import Precision
 from fleettickets.config import load_settings, redact
 from fleettickets.db import connect, first_line
 from fleettickets.errors import FleetError
@@ -24,10 +27,36 @@ from fleettickets.geocode import gazetteer
 from fleettickets.geocode.run import GUARD_KM, geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_bucket, ingest_csv
 from fleettickets.migrate import open_current
-from fleettickets.report import Reporter
+from fleettickets.report import Format, Reporter
 from fleettickets.snapshot import EAT
 
+
+class _OneLineUsageErrors(TyperGroup):
+    """A usage error (no such command, a value not among the choices, a missing option) is one
+    line on stderr and exit 2, like every other failure, instead of typer's framed usage text."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_errors():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _usage_errors() -> Iterator[None]:
+    try:
+        yield
+    except UsageError as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
+            raise
+        where = f" (see `{e.ctx.command_path} --help`)" if e.ctx else ""
+        raise _fail(f"{e.format_message()}{where}", e.exit_code) from None
+
+
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     help="Hourly INC ticket snapshots from S3 into a geocoded PostgreSQL/PostGIS schema.",
     no_args_is_help=True,
     add_completion=False,
@@ -199,7 +228,7 @@ def geocode_locations_command(
 
 gazetteer_app = typer.Typer(help="Review and fix geocoded points by hand.", no_args_is_help=True)
 app.add_typer(gazetteer_app, name="gazetteer")
-Kind = Annotated[str, typer.Argument(help="cluster or location")]
+Kind = Annotated[gazetteer.Kind, typer.Argument(help="Which gazetteer.")]
 Key = Annotated[str, typer.Argument(help="the cluster name, or the location query as `gazetteer list` shows it")]
 
 
@@ -207,21 +236,14 @@ def _current_connection():
     return open_current(load_settings().require_database())
 
 
-def _check_kind(kind: str) -> None:
-    if kind not in gazetteer.KINDS:
-        raise FleetError(f"kind must be one of {', '.join(gazetteer.KINDS)}, not {kind!r}")
-
-
 @gazetteer_app.command("list")
 @command
 def gazetteer_list(
-    kind: Annotated[str | None, typer.Option("--kind", help="cluster or location")] = None,
+    kind: Annotated[gazetteer.Kind | None, typer.Option("--kind", help="Only this gazetteer.")] = None,
     status: Annotated[str | None, typer.Option("--status", help="ok, not_found, rejected or error")] = None,
     unverified: Annotated[bool, typer.Option("--unverified", help="Only entries nobody has checked.")] = False,
 ) -> None:
     """List gazetteer entries (e.g. --status rejected --unverified)."""
-    if kind:
-        _check_kind(kind)
     reporter = Reporter()
     with _current_connection() as (conn, _):
         found = gazetteer.entries(conn, kind=kind, status=status, unverified=unverified)
@@ -238,7 +260,6 @@ def gazetteer_list(
 @command
 def gazetteer_verify(kind: Kind, key: Key) -> None:
     """Mark an entry as checked: later geocoding runs never overwrite it."""
-    _check_kind(kind)
     with _current_connection() as (conn, _):
         gazetteer.verify(conn, kind, key)
     Reporter().step(f"verified {kind} {key!r}")
@@ -253,88 +274,30 @@ def gazetteer_set(
     lng: Annotated[float, typer.Option("--lng", help="longitude")],
 ) -> None:
     """Set an entry's point by hand (marks it verified) and move its tickets now."""
-    _check_kind(kind)
     with _current_connection() as (conn, _):
         moved = gazetteer.set_point(conn, kind, key, lng, lat)
     Reporter().step(f"set {kind} {key!r} to {lat}, {lng} (verified); {moved} ticket(s) moved")
 
 
-def _today_eat() -> date:
-    return datetime.now(EAT).date()
-
-
-def _print_table(table: analytics.Table, fmt: str, title: str) -> None:
-    if fmt == "json":
-        print(table.as_json())
-    elif fmt == "csv":
-        print(table.as_csv(), end="")
-    else:
-        grid = RichTable(title=title, title_justify="left")
-        for column in table.columns:
-            grid.add_column(column, justify="left" if column in TEXT_COLUMNS else "right")
-        for row in table.rows:
-            grid.add_row(*(_cell(v) for v in row))
-        # off a terminal rich assumes 80 columns and would cut values short: give it room
-        Console(width=None if sys.stdout.isatty() else 200).print(grid)
-        print(f"{len(table.rows)} row(s)")
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):  # before int: a bool is an int
-        return "yes" if value else "no"
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
-TEXT_COLUMNS = {
-    "day",
-    "week",
-    "cluster",
-    "team",
-    "owner",
-    "measure",
-    "ticket_id",
-    "location_name",
-    "sla_state",
-    "geo_source",
-}
-Format = Annotated[str, typer.Option("--format", help="table, json or csv.")]
-
-
-def _check_format(fmt: str) -> None:
-    if fmt not in ("table", "json", "csv"):
-        raise FleetError(f"--format must be table, json or csv, not {fmt!r}")
+FormatOption = Annotated[Format, typer.Option("--format", help="How to write the rows.")]
+ReportName = StrEnum("ReportName", {name: name for name in analytics.REPORTS})
 
 
 @app.command()
 @command
 def report(
-    name: Annotated[str, typer.Argument(help=", ".join(analytics.REPORTS))],
+    name: Annotated[ReportName, typer.Argument(help="Which report.")],
     start: Annotated[
         str | None, typer.Option("--from", help="First EAT day (YYYY-MM-DD); default 30 days ago.")
     ] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last EAT day (YYYY-MM-DD); default today.")] = None,
-    fmt: Format = "table",
+    fmt: FormatOption = "table",
 ) -> None:
     """Analytics: daily flow, backlog, MTTR, SLA compliance, team closures, data quality."""
-    if name not in analytics.REPORTS:
-        raise FleetError(f"no report {name!r}: choose one of {', '.join(analytics.REPORTS)}")
-    _check_format(fmt)
-    last = _day(end, "--to") if end else _today_eat()
-    first = _day(start, "--from") if start else last - timedelta(days=30)
-    if first > last:
-        raise FleetError(f"--from {first} is after --to {last}")
+    first, last = analytics.days(start, end, today=datetime.now(EAT).date())
     with _current_connection() as (conn, _):
         table = analytics.run(conn, name, first, last)
-    _print_table(table, fmt, f"{analytics.REPORTS[name][1]}, {first} .. {last} (EAT)")
-
-
-def _day(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise FleetError(f"{option} must be a date like 2026-06-15, not {text!r}") from None
+    Reporter().table(table, fmt, f"{analytics.REPORTS[name][1]}, {first} .. {last} (EAT)")
 
 
 @app.command()
@@ -345,19 +308,16 @@ def nearest(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many tickets.")] = 10,
     radius_km: Annotated[float | None, typer.Option("--radius-km", min=0, help="Only within this distance.")] = None,
     precision: Annotated[
-        str | None,
+        Precision | None,
         typer.Option("--precision", help="Only tickets positioned this way: location (the place), cluster or feed."),
     ] = None,
-    fmt: Format = "table",
+    fmt: FormatOption = "table",
 ) -> None:
     """Dispatch: the open tickets nearest a point, closest first (metres); at the same distance
     breached, at_risk, ok, then the longest open. geo_source says how precise each position is."""
-    _check_format(fmt)
-    if precision not in (None, "location", "cluster", "feed"):
-        raise FleetError(f"--precision must be location, cluster or feed, not {precision!r}")
     with _current_connection() as (conn, _):
         table = analytics.nearest(conn, lng, lat, limit, radius_km, precision)
-    _print_table(table, fmt, f"open tickets nearest {lat}, {lng}")
+    Reporter().table(table, fmt, f"open tickets nearest {lat}, {lng}")
 
 
 history_app = typer.Typer(help="The ticket event history.", no_args_is_help=True)

@@ -15,10 +15,9 @@ from typing import TextIO
 
 from fleettickets import db
 from fleettickets.bucket import Bucket
-from fleettickets.clean import CleanStats, clean_rows
+from fleettickets.clean import CleanStats, clean_rows, text_stream
 from fleettickets.config import Settings
 from fleettickets.errors import RefusedFile
-from fleettickets.ingest import text_stream
 from fleettickets.load import stage
 from fleettickets.migrate import open_current
 from fleettickets.report import Reporter

@@ -6,10 +6,8 @@ tests to assert on. Nothing is archived unless its data is committed (or was alr
 
 from __future__ import annotations
 
-import csv
-import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +18,7 @@ import psycopg
 
 from fleettickets import db
 from fleettickets.bucket import Bucket
-from fleettickets.clean import CleanStats, Reject, clean_rows
+from fleettickets.clean import CleanStats, clean_rows, rejects_writer, text_stream
 from fleettickets.config import Settings
 from fleettickets.deadline import run_deadline
 from fleettickets.errors import ArchiveError, LockHeldTooLong, RefusedFile, StoreError
@@ -55,41 +53,6 @@ class IngestResult:
         return " ".join(parts)
 
 
-class _CountingReader(io.RawIOBase):
-    """Passes bytes through, telling `advance` how many went by (for the progress display)."""
-
-    def __init__(self, source: BinaryIO, advance: Callable[[float], None]) -> None:
-        self.source, self.advance = source, advance
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self.source.read(len(buffer))
-        buffer[: len(data)] = data
-        self.advance(len(data))
-        return len(data)
-
-
-def text_stream(stream: BinaryIO, advance: Callable[[float], None] = lambda n: None) -> io.TextIOWrapper:
-    """A snapshot's bytes as text: UTF-8 with or without BOM, line ends left to the CSV reader."""
-    return io.TextIOWrapper(
-        io.BufferedReader(_CountingReader(stream, advance), 1 << 20), encoding="utf-8-sig", newline=""
-    )
-
-
-@contextmanager
-def _rejects_writer(path: Path | None) -> Iterator[Callable[[Reject], None] | None]:
-    """--rejects FILE: every row left out, as CSV (line, reason, the record verbatim)."""
-    if path is None:
-        yield None
-        return
-    with open(path, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["line", "reason", "record"])
-        yield lambda r: writer.writerow([r.line, r.reason, r.text])
-
-
 def _process(
     conn: psycopg.Connection | None,
     stream: BinaryIO,
@@ -106,7 +69,7 @@ def _process(
     """Clean the stream and (with a database) stage and merge it; the summary's counts."""
     stats = CleanStats()
     started = time.monotonic()
-    with _rejects_writer(rejects) as on_reject, reporter.progress(f"reading {name}", size) as advance:
+    with rejects_writer(rejects) as on_reject, reporter.progress(f"reading {name}", size) as advance:
         text = text_stream(stream, advance)
         rows = clean_rows(text, stats, on_reject)
         if conn is None:

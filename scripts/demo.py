@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 import psycopg
 from moto.server import ThreadedMotoServer
 
+from devtools.feed import Feed, stamp_name, write_csv
+from devtools.geocoder import DevGeocoder
 from fleettickets.bucket import Bucket
 from fleettickets.config import Settings, redact_url
 from fleettickets.db import first_line
-from fleettickets.devdata import Feed, stamp_name, write_csv
-from fleettickets.devgeocoder import DevGeocoder
 from fleettickets.snapshot import EAT
 
 DATABASE = "fleettickets_demo"

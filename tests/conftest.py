@@ -21,9 +21,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from devtools.geocoder import DevGeocoder
 from fleettickets import migrate
-from fleettickets.config import Settings, redact_url
-from tests.helpers import quiet
+from fleettickets.config import Settings, load_settings, redact_url
+from fleettickets.geocode.run import geocode_clusters, geocode_locations
+from fleettickets.ingest import ingest_csv
+from tests.helpers import csv_text, quiet, record
 from tests.pgcluster import Cluster, ClusterError, free_port
 
 TEST_CLUSTER = Path(__file__).resolve().parent.parent / ".pgdata"
@@ -205,3 +208,30 @@ class Store:
 @pytest.fixture
 def store(s3_endpoint) -> Store:
     return Store(s3_endpoint)
+
+
+@pytest.fixture
+def loaded(db_url, tmp_path) -> str:
+    """A database after one ingest and geocoding: what an operator sees on a normal morning."""
+    path = tmp_path / "2026-06-15T07-00-00.csv"
+    path.write_text(
+        csv_text(
+            [
+                record("T1"),
+                record("T2", location_name="NW_Lavington"),
+                record("T3", cluster="Kisumu", location_name="X"),
+                record("T4", is_actionable="false", bucket="closed"),
+                record("T5", is_alarm="true"),
+            ],
+            sentinel=True,
+        )
+    )
+    settings = load_settings({"DATABASE_URL": db_url})
+    ingest_csv(settings, path, quiet(), apply=True)
+    with DevGeocoder() as provider:
+        geo = load_settings(
+            {"DATABASE_URL": db_url, "GEOCODER_API_KEY": "k", "GEOCODER_BASE_URL": provider.url, "GEOCODER_RATE": "100"}
+        )
+        geocode_clusters(geo, quiet(), apply=True)
+        geocode_locations(geo, quiet(), apply=True)
+    return db_url

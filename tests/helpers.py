@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 from psycopg.types.json import Jsonb
 
+from fleettickets.clean import HEADER
 from fleettickets.report import Reporter
 
 EAT = timezone(timedelta(hours=3))
@@ -46,8 +47,6 @@ def quiet() -> Reporter:
 
 def record(ticket_id: str, **values: str) -> dict[str, str]:
     """A feed row with every contract column: an open ticket unless told otherwise."""
-    from fleettickets.devdata import HEADER
-
     row = dict.fromkeys(HEADER, "")
     row.update(
         ticket_id=ticket_id,
@@ -85,7 +84,7 @@ def record(ticket_id: str, **values: str) -> dict[str, str]:
 def csv_text(
     records: list[dict[str, str]], *, sentinel: bool = False, crlf: bool = False, columns: list[str] | None = None
 ) -> str:
-    from fleettickets.devdata import HEADER, write_csv
+    from devtools.feed import write_csv
 
     out = io.StringIO()
     write_csv(out, iter(records), sentinel=sentinel, crlf=crlf, columns=columns or list(HEADER))

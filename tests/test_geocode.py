@@ -1,4 +1,4 @@
-"""Geocoding against the strict stand-in provider (fleettickets.devgeocoder), over HTTP."""
+"""Geocoding against the strict stand-in provider (devtools.geocoder), over HTTP."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from devtools.geocoder import DevGeocoder, Feature
 from fleettickets import migrate
 from fleettickets.cli import app
 from fleettickets.config import Settings
-from fleettickets.devgeocoder import DevGeocoder, Feature
 from fleettickets.errors import GeocoderError
 from fleettickets.geocode import providers
 from fleettickets.geocode.providers import RateLimiter
@@ -259,14 +259,18 @@ def test_rate_limiter_spaces_request_starts():
     assert slept == [0.5, 0.3]
 
 
-def test_the_rate_limit_holds_across_the_run(geocoder, tickets):
+def test_every_request_of_a_run_waits_on_one_limiter_at_the_set_rate(geocoder, tickets, monkeypatch):
+    """With the limiter's spacing proven on a fake clock above, a run holds the rate if each of its
+    requests passes the run's one limiter, set to GEOCODER_RATE: no wall clock needed."""
+    waits: list[tuple[int, float]] = []
+    monkeypatch.setattr(RateLimiter, "wait", lambda self: waits.append((id(self), self.interval)))
     geocode_clusters(settings(geocoder, tickets, rate=8), quiet(), apply=True)
+    clusters = waits[:]
     geocode_locations(settings(geocoder, tickets, rate=8), quiet(), apply=True)
-    times = [h.at for h in geocoder.hits]
-    assert len(times) == 7
-    # within one run, starts are 1/rate apart (seen by the server, whose clock on arrival jitters
-    # under load: so the span of the run, not each gap; the limiter's own spacing is tested above)
-    assert times[6] - times[3] >= 3 * 0.9 / 8 and times[2] - times[0] >= 2 * 0.9 / 8
+    locations = waits[len(clusters) :]
+    assert (len(clusters), len(locations)) == (3, 4) and len(geocoder.hits) == 7
+    for run in (clusters, locations):
+        assert len(set(run)) == 1 and run[0][1] == 1 / 8
 
 
 def test_not_found_is_cached_and_asked_again_only_with_retry_failed(geocoder, tickets):

@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta
 import psycopg
 import pytest
 
+from devtools.feed import Feed, stamp_name, write_snapshot
 from fleettickets.config import Settings
-from fleettickets.devdata import Feed, stamp_name, write_snapshot
 from fleettickets.history import rebuild
 from fleettickets.ingest import ingest_bucket, ingest_csv
 from fleettickets.snapshot import EAT
@@ -168,7 +168,7 @@ def test_rebuild_dry_run_changes_nothing(store, db_url):
 def csv_body(feed: Feed, hour: int) -> str:
     import io
 
-    from fleettickets.devdata import write_csv
+    from devtools.feed import write_csv
 
     out = io.StringIO()
     write_csv(out, feed.snapshot(hour))

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from fleettickets import db, ingest
 from fleettickets.bucket import Bucket
+from fleettickets.clean import HEADER
 from fleettickets.cli import app
 from fleettickets.errors import ArchiveError, DatabaseError, StoreError
 from fleettickets.snapshot import PREFIX
@@ -385,8 +386,6 @@ def test_unreachable_database_is_one_line_without_the_password(store):
 
 def test_kept_as_written(tmp_path: Path) -> None:
     """Guard: the fixture data has every contract column (a change there would weaken the tests)."""
-    from fleettickets.devdata import HEADER
-
     assert len(HEADER) == 32 and set(record("x")) == set(HEADER)
 
 

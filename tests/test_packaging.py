@@ -1,4 +1,5 @@
-"""The built wheel carries the migrations and applies them from outside the repository."""
+"""The built wheel holds only what production runs (the package and its migrations), and applies the
+migrations from outside the repository."""
 
 from __future__ import annotations
 
@@ -21,8 +22,14 @@ def test_wheel_installed_elsewhere_migrates_a_new_database(tmp_path, empty_db_ur
         capture_output=True,
     )
     wheel = next(dist.glob("fleettickets-*.whl"))
-    packaged = {n for n in zipfile.ZipFile(wheel).namelist() if n.startswith("fleettickets/migrations/")}
-    assert packaged == {f"fleettickets/migrations/{m.script}" for m in migrate.discover()}
+    packaged = {n for n in zipfile.ZipFile(wheel).namelist() if ".dist-info/" not in n}
+    assert {n for n in packaged if n.startswith("fleettickets/migrations/")} == {
+        f"fleettickets/migrations/{m.script}" for m in migrate.discover()
+    }
+    # only what production runs: the package's modules and the migrations (no devtools/, tests/, bench/)
+    production = {p.relative_to(REPO).as_posix() for p in (REPO / "fleettickets").rglob("*.py")}
+    migrations = {f"fleettickets/{p.relative_to(REPO).as_posix()}" for p in (REPO / "migrations").iterdir()}
+    assert packaged == production | migrations
 
     site = tmp_path / "site"
     subprocess.run(

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from fleettickets.devgeocoder import DevGeocoder, Feature, build_world
+from devtools.geocoder import DevGeocoder, Feature, build_world
 from fleettickets.geocode.places import (
     Candidate,
     box_around,

@@ -1,4 +1,5 @@
-"""The README's queries run as pasted into psql (no -v needed), against a migrated database."""
+"""The README's queries run as pasted into psql (no -v needed), against a migrated database, and answer
+what they say on a loaded one."""
 
 from __future__ import annotations
 
@@ -40,3 +41,18 @@ def test_the_readme_queries_run_as_pasted(db_url):
     assert result.returncode == 0 and "ERROR" not in result.stderr, result.stderr
     assert "O1" in result.stdout  # the nearest-ticket query found it
     assert "fn_tickets_for_map_by_position" in querying_sql()  # the map's blocks are in too
+
+
+def test_the_first_queries_answer_what_they_say_on_a_loaded_database(loaded):
+    """The Querying section's first block, statement by statement, after an ingest and geocoding."""
+    block = re.search(r"## Querying\s+```sql\n(.*?)```", README.read_text(), re.S).group(1)
+    sql = re.sub(r"--[^\n]*", "", block)
+    statements = [s.strip() for s in sql.split(";") if s.strip()]
+    assert len(statements) == 9
+    with psycopg.connect(loaded) as c:
+        results = [c.execute(s).fetchall() for s in statements]
+    assert results[0][0][0]["summary"]["tickets"] == 3
+    assert results[4] == []  # closures per day: the one closed ticket (T4) has no closed_at
+    nearest = results[5]
+    assert [r[0] for r in nearest] == ["T1", "T2", "T3"]  # Kileleshwa ~0.4 km, Lavington ~1.2 km, Kisumu
+    assert 300 < nearest[0][3] < 500

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from fleettickets import analytics, jsonout
 from fleettickets.cli import app
+from fleettickets.report import Table
 from tests.helpers import insert_ticket
 from tests.test_reports import dispatch_feed, feed
 
@@ -50,7 +51,7 @@ def polars_type(values: list) -> pl.DataType | None:
     }[kind]
 
 
-def check_typed(table: analytics.Table, text: str) -> pl.DataFrame:
+def check_typed(table: Table, text: str) -> pl.DataFrame:
     """The JSON read by polars twice: inferred (numbers must come back numbers) and against the
     schema the library's own values call for (a string where a number belongs fails)."""
     schema = {c: polars_type([row[i] for row in table.rows]) for i, c in enumerate(table.columns)}

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from fleettickets import analytics
 from fleettickets.cli import app
 from tests.helpers import add_cluster, insert_ticket, one
 
@@ -80,8 +81,6 @@ def feed(conn: psycopg.Connection) -> None:
 
 
 def report(conn, name: str, start: str = "2026-06-15", end: str = "2026-06-22") -> list[tuple]:
-    from fleettickets import analytics
-
     return analytics.run(conn, name, date.fromisoformat(start), date.fromisoformat(end)).rows
 
 
@@ -217,18 +216,67 @@ def test_report_cli_formats(reports_db):
 
 
 @pytest.mark.parametrize(
+    ("start", "end", "days"),
+    [
+        (None, None, ("2026-05-16", "2026-06-15")),  # the 30 days up to today (EAT)
+        ("2026-06-01", None, ("2026-06-01", "2026-06-15")),
+        (None, "2026-06-10", ("2026-05-11", "2026-06-10")),
+        ("2026-06-10", "2026-06-10", ("2026-06-10", "2026-06-10")),
+    ],
+)
+def test_the_days_a_report_covers(start, end, days):
+    first, last = analytics.days(start, end, today=date(2026, 6, 15))
+    assert (first.isoformat(), last.isoformat()) == days
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["report", "weather"], "no report 'weather'"),
         (["report", "daily", "--from", "15/06/2026"], "--from must be a date like 2026-06-15"),
         (["report", "daily", "--from", "2026-06-20", "--to", "2026-06-10"], "--from 2026-06-20 is after --to"),
-        (["report", "daily", "--format", "xml"], "--format must be table, json or csv"),
-        (["nearest", "--lng", "36.8", "--lat", "-1.3", "--precision", "exact"], "--precision must be location"),
     ],
 )
 def test_report_cli_refuses_bad_arguments(reports_db, args, message):
     result = CliRunner().invoke(app, args, env={"DATABASE_URL": reports_db})
     assert result.exit_code == 1 and message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["report", "weather"],
+            "error: Invalid value for 'name': Value error, 'weather' is not one of 'daily', 'backlog', 'mttr', "
+            "'sla', 'teams', 'quality'. (see `fleettickets report --help`)",
+        ),
+        (
+            ["report", "daily", "--format", "xml"],
+            "error: Invalid value for '--format': Value error, 'xml' is not one of 'table', 'json', 'csv'. "
+            "(see `fleettickets report --help`)",
+        ),
+        (
+            ["nearest", "--lng", "36.8", "--lat", "-1.3", "--precision", "exact"],
+            "error: Invalid value for '--precision': Value error, 'exact' is not one of 'location', 'cluster', "
+            "'feed'. (see `fleettickets nearest --help`)",
+        ),
+        (
+            ["gazetteer", "verify", "town", "Nakuru"],
+            "error: Invalid value for 'kind': Value error, 'town' is not one of 'cluster', 'location'. "
+            "(see `fleettickets gazetteer verify --help`)",
+        ),
+        (
+            ["nearest", "--lat", "-1.3"],
+            "error: Missing option '--lng'. (see `fleettickets nearest --help`)",
+        ),
+        (["weather"], "error: No such command 'weather'. (see `fleettickets --help`)"),
+    ],
+)
+def test_a_usage_error_is_one_line_and_exit_2(args, message):
+    """A value not among a command's choices, a missing option or command: typer refuses it before any
+    work, as one line (not typer's framed usage text)."""
+    result = CliRunner().invoke(app, args, env={}, prog_name="fleettickets")
+    assert result.exit_code == 2
+    assert result.stderr == message + "\n"
 
 
 def test_backlog_report_reads_the_daily_snapshot(conn):

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import psycopg
 
 from fleettickets.errors import FleetError
 
-KINDS = ("cluster", "location")
+Kind = Literal["cluster", "location"]  # the two gazetteers (the CLI offers these as choices)
 
 
 @dataclass(frozen=True)
 class Entry:
-    kind: str
+    kind: Kind
     key: str
     cluster: str
     status: str
@@ -27,7 +28,7 @@ class Entry:
 
 
 def entries(
-    conn: psycopg.Connection, *, kind: str | None = None, status: str | None = None, unverified: bool = False
+    conn: psycopg.Connection, *, kind: Kind | None = None, status: str | None = None, unverified: bool = False
 ) -> list[Entry]:
     rows = conn.execute(
         "SELECT kind, key, cluster, status, verified, provider, display_name, latitude, longitude, distance_km,"
@@ -39,13 +40,13 @@ def entries(
     return [Entry(*row) for row in rows]
 
 
-def verify(conn: psycopg.Connection, kind: str, key: str) -> None:
+def verify(conn: psycopg.Connection, kind: Kind, key: str) -> None:
     with conn.transaction():
         if not conn.execute("SELECT tickets.verify_entry(%s, %s)", (kind, key)).fetchone()[0]:
             raise FleetError(f"no {kind} entry {key!r} in the gazetteer (see `fleettickets gazetteer list`)")
 
 
-def set_point(conn: psycopg.Connection, kind: str, key: str, lng: float, lat: float) -> int:
+def set_point(conn: psycopg.Connection, kind: Kind, key: str, lng: float, lat: float) -> int:
     """Set a point by hand (it becomes verified); returns how many tickets moved."""
     if not (-180 <= lng <= 180 and -90 <= lat <= 90):
         raise FleetError(f"not a position: latitude {lat}, longitude {lng}")

@@ -18,40 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-HEADER = (
-    "ticket_id",
-    "raw_status",
-    "normalized_status",
-    "bucket",
-    "is_actionable",
-    "is_alarm",
-    "is_auto_created",
-    "is_auto_closed",
-    "cluster",
-    "region",
-    "location_name",
-    "assigned_team",
-    "owner",
-    "sla_status",
-    "mttr",
-    "latitude",
-    "longitude",
-    "created_at_service",
-    "scheduled_at",
-    "closed_at",
-    "first_seen_at",
-    "last_seen_at",
-    "created_at",
-    "updated_at",
-    "week_start",
-    "week_end",
-    "source_s3_bucket",
-    "source_s3_key",
-    "source_snapshot_id",
-    "department",
-    "source_type",
-    "service_type",
-)
+from fleettickets.clean import HEADER
 
 SENTINEL = "EXPORT STOPPED DUE TO EXCESSIVE SIZE - PLEASE NARROW THE DATE RANGE"
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from fleettickets.devdata import CLUSTERS, Clusters
+from devtools.feed import CLUSTERS, Clusters
 from fleettickets.geocode.places import distance_km, words
 
 ADMIN_KINDS = frozenset({"county", "state", "country"})
@@ -111,7 +111,7 @@ COUNTIES: dict[str, tuple[float, float, float]] = {
 # The town each field cluster lies in (a cluster named after a town is that town).
 CLUSTER_TOWN = {"Nairobi West": "Nairobi", "Nairobi East": "Nairobi", "Nairobi North": "Nairobi"}
 
-# The realistic field: devdata's clusters with the names that trip geocoders added, and three
+# The realistic field: the feed's clusters with the names that trip geocoders added, and three
 # more towns. Tickets are drawn from this table by the quality benchmark.
 _MORE_PLACES: dict[str, tuple[tuple[str, float, float], ...]] = {
     "Nairobi West": (("Milimani", 36.8005, -1.2905),),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from fleettickets.clean import CleanStats, clean_rows
-from fleettickets.devdata import HEADER, SENTINEL, Feed, stamp_name, write_csv
+from devtools.feed import SENTINEL, Feed, stamp_name, write_csv
+from fleettickets.clean import HEADER, CleanStats, clean_rows
 
 
 def test_snapshots_are_deterministic_and_evolve_by_the_hour():
