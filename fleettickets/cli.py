@@ -90,11 +90,16 @@ def migrate(
         for _version, script, applied_at in state.applied:
             reporter.step(f"applied  {script}  {applied_at}")
         for m in state.pending:
-            reporter.step(f"pending  {m.script}")
+            late = m.script in state.out_of_order
+            reporter.step(
+                f"pending  {m.script}" + (f"  (out of order: below {state.highest}, refused)" if late else "")
+            )
         for script in state.changed:
             reporter.step(f"CHANGED  {script}  (edited after it was applied)")
+        for script in state.missing:
+            reporter.step(f"MISSING  {script}  (applied, not in {migrations.migrations_dir()})")
         reporter.step(f"migrations: {len(state.applied)} applied, {len(state.pending)} pending")
-        if state.changed or state.missing:
+        if state.changed or state.missing or state.out_of_order:
             raise typer.Exit(1)
         return
     result = migrations.migrate(url, reporter)
