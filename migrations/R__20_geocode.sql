@@ -20,9 +20,14 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Set-based re-resolution after a gazetteer change (all tickets, or those of some clusters).
--- Returns how many tickets moved.
+-- Returns how many tickets moved. PL/pgSQL, so the statement is planned knowing p_clusters: the
+-- clusters' tickets are then read by the cluster index (a SQL function plans `p_clusters IS NULL
+-- OR ...` once for any value, and reads the whole table).
 CREATE OR REPLACE FUNCTION tickets.reresolve_geom(p_clusters text[] DEFAULT NULL) RETURNS bigint
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+DECLARE
+    moved_count bigint;
+BEGIN
     WITH moved AS (
         UPDATE tickets.inc i
            SET geom = r.geom, geo_source = r.geo_source
@@ -32,8 +37,9 @@ LANGUAGE sql AS $$
            AND (i.geom, i.geo_source) IS DISTINCT FROM (r.geom, r.geo_source)
         RETURNING 1
     )
-    SELECT count(*) FROM moved
-$$;
+    SELECT count(*) INTO moved_count FROM moved;
+    RETURN moved_count;
+END $$;
 
 -- A geocoding run stores every outcome through save_cluster / save_location; a row an operator
 -- has verified is never overwritten. p_strategy: how the answer was chosen (migration 16).

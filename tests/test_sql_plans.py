@@ -37,7 +37,7 @@ def many(conn: psycopg.Connection) -> psycopg.Connection:
         """
         INSERT INTO tickets.inc (ticket_id, raw)
         SELECT 'T' || n, jsonb_build_object('cluster', 'C' || (n % 200), 'location_name', 'Place ' || (n % 997),
-                                            'is_actionable', (n % 3 = 0)::text,
+                                            'is_actionable', (n % 20 = 0)::text,
                                             'first_seen_at', to_char(timestamp '2026-01-01' + n * interval '1 minute',
                                                                      'YYYY-MM-DD HH24:MI'))
           FROM generate_series(1, 20000) n
@@ -58,7 +58,7 @@ def many(conn: psycopg.Connection) -> psycopg.Connection:
 def test_inc_event_is_inlined_into_its_caller(conn):
     shown = plan(
         conn,
-        "SELECT e.* FROM (VALUES (NULL::jsonb, '{\"is_actionable\": \"true\"}'::jsonb)) c(old_raw, raw)"
+        'SELECT e.* FROM (VALUES (NULL::jsonb, \'{"is_actionable": "true"}\'::jsonb)) c(old_raw, raw)'
         " CROSS JOIN LATERAL tickets.inc_event(c.old_raw, c.raw) e",
     )
     assert "inc_event" not in shown and "Function Scan" not in shown
@@ -115,4 +115,3 @@ def test_no_index_nothing_reads(conn):
         "inc_events_observed_idx",
         "inc_events_ticket_idx",
     }
-
