@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -12,20 +13,6 @@ from fleettickets import migrate
 REPO = Path(__file__).resolve().parent.parent
 DEPLOYED = "8ee2df1"  # the release deployed databases run: migrations 01-15
 MAIN_BEFORE = "fdb3b291238e8b932bf40351e9ecb658814efc77"  # main before the R__ files: 01-21
-
-# The ledger as the released runner created it (fleettickets/migrate.py before repeatable files).
-RELEASED_LEDGER = """
-CREATE SCHEMA IF NOT EXISTS tickets;
-CREATE TABLE tickets.schema_migrations (
-    version      integer PRIMARY KEY,
-    name         text NOT NULL,
-    script       text NOT NULL,
-    checksum     text NOT NULL,
-    applied_at   timestamptz NOT NULL DEFAULT now(),
-    applied_by   text NOT NULL DEFAULT current_user,
-    execution_ms integer NOT NULL
-);
-"""
 
 
 def _git(*args: str) -> bytes:
@@ -46,10 +33,13 @@ def write_released(commit: str, target: Path) -> Path:
 
 
 def migrate_as_released(url: str, commit: str) -> list[str]:
-    """What the released runner did: each file of `commit`, in order, with its ledger row."""
+    """What the released runner did: its ledger, then each file of `commit`, in order, with its ledger row."""
     files = released_files(commit)
+    runner = _git("show", f"{commit}:fleettickets/migrate.py").decode()
+    ledger = re.search(r'^LEDGER_DDL = """(.*?)"""', runner, re.MULTILINE | re.DOTALL)
+    assert ledger, f"no LEDGER_DDL in {commit}:fleettickets/migrate.py"
     with psycopg.connect(url, autocommit=True) as c:
-        c.execute(RELEASED_LEDGER)
+        c.execute(ledger.group(1))
         for script, content in files.items():
             version, name = script.removesuffix(".sql").split("_", 1)
             with c.transaction():
