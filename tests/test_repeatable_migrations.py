@@ -187,3 +187,6 @@ def test_status_names_an_applied_file_missing_here(db_url, tmp_path, monkeypatch
     result = CliRunner().invoke(app, ["migrate", "--status"])
     assert result.exit_code == 1
     assert f"MISSING  10_ingest_merge.sql  (applied, not in {folder})" in result.output.splitlines()
+    status = CliRunner().invoke(app, ["status"])
+    assert status.exit_code == 1
+    assert "applied migration 10_ingest_merge.sql is missing from this release" in status.output
