@@ -45,8 +45,8 @@ SELECT json_build_object('type', 'FeatureCollection', 'features', json_agg(json_
 """
 
 # Migration 09's function (to_jsonb of the whole row), as it was before migration 20.
-BEFORE = (Path(__file__).resolve().parent.parent / "migrations" / "09_map_typed_properties.sql").read_text()
-BEFORE = BEFORE.replace("reporting.fn_tickets_for_map(", "pg_temp.map_before_20(")
+# migration 09's fn_tickets_for_map as pg_temp.map_before_20 (the migrations keep only the current one)
+BEFORE = (Path(__file__).resolve().parent.parent / "tests" / "map_before_20.sql").read_text()
 
 CALLS = {
     "minimal GeoJSON (floor)": MINIMAL,
