@@ -112,10 +112,15 @@ def test_an_existing_database_upgrades_with_no_manual_step(commit, databases):
             ('{"cluster": "NRB", "is_actionable": "true", "first_seen_at": "2026-01-01 08:00"}',),
         )
 
+    pending = [m.script for m in migrate.discover() if m.repeatable or m.script not in released]
+    with psycopg.connect(old) as c:  # what `migrate --status` and `status` see before the upgrade
+        before = migrate.read_status(c, migrate.discover())
+    assert before.changed == before.missing == before.out_of_order == []
+    assert before.superseded and {m.script for m in before.superseded} <= set(released)
+    assert [m.script for m in before.pending] == pending
     result = migrate.migrate(old, quiet())
     migrate.migrate(fresh, quiet())
 
-    pending = [m.script for m in migrate.discover() if m.repeatable or m.script not in released]
     assert result.applied == pending
     assert ledger(old) == ledger(fresh) == expected_ledger()
     assert schema(old) == schema(fresh)
