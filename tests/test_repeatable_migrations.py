@@ -169,7 +169,7 @@ def test_an_unknown_edit_of_a_versioned_file_is_still_refused(db_url, tmp_path):
         migrate.migrate(db_url, quiet(), folder)
 
 
-def test_a_versioned_file_numbered_below_the_highest_applied_is_refused(db_url, tmp_path):
+def test_a_versioned_file_numbered_below_the_highest_applied_is_refused(db_url, tmp_path, monkeypatch):
     folder = copy_migrations(tmp_path)
     (folder / "99_next.sql").write_text("SELECT 1;")
     migrate.migrate(db_url, quiet(), folder)
@@ -182,6 +182,11 @@ def test_a_versioned_file_numbered_below_the_highest_applied_is_refused(db_url, 
     )
     with psycopg.connect(db_url) as c:
         assert c.execute("SELECT to_regclass('tickets.should_not_exist')").fetchone()[0] is None
+    monkeypatch.setattr(migrate, "migrations_dir", lambda: folder)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    status = CliRunner().invoke(app, ["migrate", "--status"])
+    assert status.exit_code == 1
+    assert "pending  50_late.sql  (out of order: below 99_next.sql, refused)" in status.output.splitlines()
 
 
 def test_status_names_an_applied_file_missing_here(db_url, tmp_path, monkeypatch):

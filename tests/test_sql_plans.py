@@ -98,7 +98,7 @@ def test_a_tickets_history_reads_by_index(many):
     assert "inc_events_ticket_idx" in shown, shown
 
 
-def test_no_index_nothing_reads(conn):
+def test_every_index_of_the_written_tables_serves_a_query_above(conn):
     """Every index on the tables each ingest writes is one of those above (or a key)."""
     indexes = {
         r[0]
