@@ -31,8 +31,8 @@ FILE_NAME = re.compile(r"^(\d+)_([A-Za-z0-9_]+)\.sql$")
 REPEATABLE_NAME = re.compile(r"^R__([A-Za-z0-9_]+)\.sql$")
 
 # The ledger must exist before migration 01 can be recorded, so it is created here. A ledger made
-# before repeatable files existed (version as its primary key) gains a type column, and repeatable
-# rows, which have no version, one row per script.
+# before repeatable files existed (version its primary key) gains a type column: a repeatable row
+# has no version and is unique by script.
 LEDGER_DDL = """
 CREATE SCHEMA IF NOT EXISTS tickets;
 CREATE TABLE IF NOT EXISTS tickets.schema_migrations (
@@ -240,8 +240,7 @@ def migrate(url: str, reporter: Reporter, directory: Path | None = None) -> Migr
         if versioned or any(m.repeatable for m in status.pending):
             for migration in (m for m in migrations if m.repeatable):
                 _apply(conn, migration, reporter)
-                if migration.script not in result.applied:
-                    result.applied.append(migration.script)
+                result.applied.append(migration.script)
     return result
 
 
@@ -250,7 +249,7 @@ INSERT INTO tickets.schema_migrations (version, name, script, checksum, executio
 VALUES (%(version)s, %(name)s, %(script)s, %(checksum)s, %(ms)s)
 """
 RECORD_REPEATABLE = """
-INSERT INTO tickets.schema_migrations AS m (version, type, name, script, checksum, execution_ms)
+INSERT INTO tickets.schema_migrations (version, type, name, script, checksum, execution_ms)
 VALUES (NULL, 'repeatable', %(name)s, %(script)s, %(checksum)s, %(ms)s)
 ON CONFLICT (script) WHERE type = 'repeatable' DO UPDATE
     SET checksum = EXCLUDED.checksum, applied_at = now(), applied_by = current_user,
