@@ -7,8 +7,10 @@ the released files (01-15 as deployed, 01-21 as on main before issue 14) upgrade
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import psycopg
@@ -20,6 +22,7 @@ from fleettickets.cli import app
 from fleettickets.errors import MigrationError
 from tests.conftest import database_url
 from tests.helpers import quiet
+from tests.pgcluster import PG_BIN
 from tests.released import DEPLOYED, MAIN_BEFORE, migrate_as_released
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,6 +63,28 @@ SCHEMA = {
 def schema(url: str) -> dict[str, list[tuple]]:
     with psycopg.connect(url) as c:
         return {kind: c.execute(query).fetchall() for kind, query in SCHEMA.items()}
+
+
+def dump(url: str) -> str:
+    """pg_dump --schema-only, less the random key of its \\restrict lines."""
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    out = subprocess.run(
+        [
+            str(PG_BIN / "pg_dump"),
+            "--schema-only",
+            "-h",
+            params["host"],
+            "-p",
+            str(params["port"]),
+            "-U",
+            params["user"],
+        ],
+        env={"PGPASSWORD": str(params.get("password", "")), "PGDATABASE": params["dbname"], "PATH": os.defpath},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return "\n".join(line for line in out.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
 
 
 def ledger(url: str) -> list[tuple]:
@@ -124,6 +149,7 @@ def test_an_existing_database_upgrades_with_no_manual_step(commit, databases):
     assert result.applied == pending
     assert ledger(old) == ledger(fresh) == expected_ledger()
     assert schema(old) == schema(fresh)
+    assert dump(old) == dump(fresh)
     with psycopg.connect(old) as c:
         assert c.execute("SELECT geo_source, sla_state FROM tickets.inc_open_sla").fetchall() == [
             ("cluster", "breached")
