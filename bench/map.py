@@ -44,9 +44,9 @@ SELECT json_build_object('type', 'FeatureCollection', 'features', json_agg(json_
   FROM tickets.inc WHERE is_actionable AND geom IS NOT NULL
 """
 
-# Migration 09's function (to_jsonb of the whole row), as it was before migration 20.
-BEFORE = (Path(__file__).resolve().parent.parent / "migrations" / "09_map_typed_properties.sql").read_text()
-BEFORE = BEFORE.replace("reporting.fn_tickets_for_map(", "pg_temp.map_before_20(")
+# Migration 09's function (to_jsonb of the whole row), as it was before migration 20, as
+# pg_temp.map_before_20 (the migrations keep only the current definition).
+BEFORE = (Path(__file__).resolve().parent.parent / "tests" / "map_before_20.sql").read_text()
 
 CALLS = {
     "minimal GeoJSON (floor)": MINIMAL,

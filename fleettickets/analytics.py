@@ -1,4 +1,4 @@
-"""Phase-2 reports: SQL functions in `reporting` (migration 14), each over a range of EAT days."""
+"""Phase-2 reports: SQL functions in `reporting` (migrations/R__50_reports.sql), each over a range of EAT days."""
 
 from __future__ import annotations
 

@@ -21,12 +21,11 @@ from fleettickets import migrate as migrations
 from fleettickets import status as pipeline_status
 from fleettickets.analytics import Precision
 from fleettickets.config import load_settings, redact
-from fleettickets.db import connect, first_line
+from fleettickets.db import connect, first_line, open_current
 from fleettickets.errors import FleetError
 from fleettickets.geocode import gazetteer
 from fleettickets.geocode.run import GUARD_KM, geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_bucket, ingest_csv
-from fleettickets.migrate import open_current
 from fleettickets.report import Format, Reporter
 from fleettickets.snapshot import EAT
 
@@ -119,11 +118,16 @@ def migrate(
         for _version, script, applied_at in state.applied:
             reporter.step(f"applied  {script}  {applied_at}")
         for m in state.pending:
-            reporter.step(f"pending  {m.script}")
+            late = m.script in state.out_of_order
+            reporter.step(
+                f"pending  {m.script}" + (f"  (out of order: below {state.highest}, refused)" if late else "")
+            )
         for script in state.changed:
             reporter.step(f"CHANGED  {script}  (edited after it was applied)")
+        for script in state.missing:
+            reporter.step(f"MISSING  {script}  (applied, not in {migrations.migrations_dir()})")
         reporter.step(f"migrations: {len(state.applied)} applied, {len(state.pending)} pending")
-        if state.changed or state.missing:
+        if state.changed or state.missing or state.out_of_order:
             raise typer.Exit(1)
         return
     result = migrations.migrate(url, reporter)

@@ -20,10 +20,10 @@ from fleettickets import db
 from fleettickets.bucket import Bucket
 from fleettickets.clean import CleanStats, clean_rows, rejects_writer, text_stream
 from fleettickets.config import Settings
+from fleettickets.db import open_current
 from fleettickets.deadline import run_deadline
 from fleettickets.errors import ArchiveError, LockHeldTooLong, RefusedFile, StoreError
 from fleettickets.load import MergeCounts, load
-from fleettickets.migrate import open_current
 from fleettickets.report import Reporter
 from fleettickets.snapshot import EAT, PREFIX, Snapshot, newest, parse_stamp
 

@@ -2,7 +2,7 @@
 
 All in one transaction: the file's rows, the merge and the freshness row commit together or not
 at all. The merge itself (last occurrence wins, unchanged rows untouched, nothing deleted) is
-tickets.merge_inc_stage() (migrations/10_ingest_merge.sql, with history since 13_inc_history.sql).
+tickets.merge_inc_stage() (migrations/R__40_ingest.sql).
 """
 
 from __future__ import annotations

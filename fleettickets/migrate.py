@@ -1,8 +1,13 @@
 """Ordered SQL migrations with a checksummed ledger (tickets.schema_migrations), as Flyway does.
 
-Each file runs in its own transaction together with its ledger row, so a failing file leaves
-the database and the ledger exactly as they were. An applied file whose content changed stops
-the run before anything is applied. An advisory lock serialises concurrent runners.
+Versioned files (`NN_name.sql`) hold table changes and history, each applied once, in order.
+Repeatable files (`R__name.sql`) hold the current definition of functions and views, each in one
+place; after the versioned files, all of them are applied again, in name order, whenever one of
+them changed or a versioned file was applied. Each file runs in its own transaction together with
+its ledger row, so a failing file leaves the database and the ledger exactly as they were. An
+applied versioned file whose content changed stops the run before anything is applied, unless the
+change is a reviewed one listed in SUPERSEDED. A versioned file numbered below the highest applied
+one is refused (out of order). An advisory lock serialises concurrent runners.
 """
 
 from __future__ import annotations
@@ -22,8 +27,11 @@ from fleettickets.errors import DatabaseError, MigrationBusy, MigrationError
 from fleettickets.report import Reporter
 
 FILE_NAME = re.compile(r"^(\d+)_([A-Za-z0-9_]+)\.sql$")
+REPEATABLE_NAME = re.compile(r"^R__([A-Za-z0-9_]+)\.sql$")
 
-# The ledger must exist before migration 01 can be recorded, so it is created here.
+# The ledger must exist before migration 01 can be recorded, so it is created here. A ledger made
+# before repeatable files existed (version its primary key) gains a type column: a repeatable row
+# has no version and is unique by script.
 LEDGER_DDL = """
 CREATE SCHEMA IF NOT EXISTS tickets;
 CREATE TABLE IF NOT EXISTS tickets.schema_migrations (
@@ -35,18 +43,61 @@ CREATE TABLE IF NOT EXISTS tickets.schema_migrations (
     applied_by   text NOT NULL DEFAULT current_user,
     execution_ms integer NOT NULL
 );
+DO $$
+BEGIN
+    IF to_regclass('tickets.schema_migrations_repeatable_key') IS NULL THEN
+        ALTER TABLE tickets.schema_migrations
+            DROP CONSTRAINT schema_migrations_pkey,
+            ALTER COLUMN version DROP NOT NULL,
+            ADD COLUMN type text NOT NULL DEFAULT 'versioned',
+            ADD CONSTRAINT schema_migrations_type CHECK ((type = 'versioned') = (version IS NOT NULL)
+                                                         AND type IN ('versioned', 'repeatable'));
+        CREATE UNIQUE INDEX schema_migrations_version_key ON tickets.schema_migrations (version);
+        CREATE UNIQUE INDEX schema_migrations_repeatable_key ON tickets.schema_migrations (script)
+            WHERE type = 'repeatable';
+    END IF;
+END $$;
 """
+
+# Reviewed edits of applied versioned files: (script, checksum it had) -> the ledger accepts that
+# old checksum and records the file's current one, as Flyway's `repair` does for a known edit. Any
+# other edit is still refused. Issue 14 moved every function and view out of the versioned files
+# into the R__ files, which a database upgrading past these edits applies in the same run; the old
+# checksums are those of main before that move (01-15 as deployed, 16-21 as merged).
+SUPERSEDED: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("01_tickets_schema.sql", "f683d184c61b69cd9846c7ee465fadaba9a5eb1054f62665196112adb9557379"),
+        ("02_import_meta.sql", "39190f14f99d44b02790719986c162ce77dbb7aad11ffe40bf263e8faf6f6c81"),
+        ("08_inc_open_sla_view.sql", "a5db089a7db1e50cf1e1c33cc932a1ba8697ceed64b64d9f42bea32084c61648"),
+        ("09_map_typed_properties.sql", "d0657931e49313161067a9debe2793ff8095254cb4baa785a4e11728d4ec66a1"),
+        ("10_ingest_merge.sql", "c2311df486ff3394cb71d224a2a6b70ef02c3b99c32a042354a9b07e4bf049d2"),
+        ("11_gazetteer_writes.sql", "68bd9e2ab74311a43b1e0ab2b2c2f94d0f5778c9fc5492afc4bd94e9711b74b4"),
+        ("12_pipeline_status.sql", "ccb4a3ff092819aa2ceacba8e42672b5c04f72a7ceccefba6d012b04db213763"),
+        ("13_inc_history.sql", "22d1c9e83dad5f5d386f163fde12beb35ba93c1f72f6640306f9db3a6bcd501f"),
+        ("14_reports_and_dispatch.sql", "47e6db4e6d1b1e5e19fac41b39ae3f59949724a5f2c0399e4e3230d91070a254"),
+        ("15_backlog_late_snapshots.sql", "ea26cf81a0b3344f2342143cb89a257ae6c0339099fd560303720972e8317577"),
+        ("16_geocode_candidates.sql", "821419516ba9225f61a5c2e8d659a223ee2edc9c26199f02308e868ebe7d155d"),
+        ("17_nearest_by_urgency.sql", "65db79710e56a39a674eaaa47dbb70098103c148b49231782760614598f1e71c"),
+        ("18_feed_checks.sql", "04d3c4bf3b6974790b503f2cc63b8d5aa7557eacb4f00a85fb449369a14b6d92"),
+        ("20_lean_map.sql", "ad9331629ba450ec4ae10f4b137e82a3bf57abc582520ec9631651db07646766"),
+        ("21_report_gaps_and_days.sql", "3ec3e1e2277922442e2998f2c895d676f6d8973fa4934851a1e33432d0f79b13"),
+    }
+)
 
 
 @dataclass(frozen=True)
 class Migration:
-    version: int
+    version: int | None  # None: a repeatable file
     name: str
     path: Path
 
     @property
     def script(self) -> str:
         return self.path.name
+
+    @property
+    def repeatable(self) -> bool:
+        return self.version is None
 
     def sql(self) -> str:
         return self.path.read_text(encoding="utf-8-sig")
@@ -57,10 +108,13 @@ class Migration:
 
 @dataclass
 class MigrationStatus:
-    applied: list[tuple[int, str, str]] = field(default_factory=list)  # (version, script, applied_at)
-    pending: list[Migration] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)  # applied scripts whose file differs now
+    applied: list[tuple[int | None, str, str]] = field(default_factory=list)  # (version, script, applied_at)
+    pending: list[Migration] = field(default_factory=list)  # versioned never applied, repeatable changed
+    changed: list[str] = field(default_factory=list)  # applied versioned scripts whose file differs now
     missing: list[str] = field(default_factory=list)  # applied scripts with no file here
+    superseded: list[Migration] = field(default_factory=list)  # applied before a reviewed edit (SUPERSEDED)
+    out_of_order: list[str] = field(default_factory=list)  # pending versioned, numbered below the highest applied
+    highest: str | None = None  # the applied versioned script with the highest number
 
 
 @dataclass
@@ -82,19 +136,25 @@ def migrations_dir() -> Path:
 
 
 def discover(directory: Path | None = None) -> list[Migration]:
+    """Every migration in the order it applies: the versioned files by number, then the repeatable
+    ones by name (a repeatable file may use what the files before it define)."""
     directory = directory or migrations_dir()
     found: dict[int, Migration] = {}
+    repeatable: list[Migration] = []
     for path in sorted(directory.glob("*.sql")):
+        if match := REPEATABLE_NAME.match(path.name):
+            repeatable.append(Migration(None, match.group(1), path))
+            continue
         match = FILE_NAME.match(path.name)
         if not match:
-            raise MigrationError(f"{path.name}: migration files must be named NN_name.sql")
+            raise MigrationError(f"{path.name}: migration files must be named NN_name.sql or R__name.sql")
         version = int(match.group(1))
         if version in found:
             raise MigrationError(f"{path.name} and {found[version].script} share version {version}")
         found[version] = Migration(version, match.group(2), path)
     if not found:
         raise MigrationError(f"no migrations found in {directory}")
-    return [found[v] for v in sorted(found)]
+    return [found[v] for v in sorted(found)] + repeatable
 
 
 def read_status(conn: psycopg.Connection, migrations: list[Migration]) -> MigrationStatus:
@@ -102,20 +162,44 @@ def read_status(conn: psycopg.Connection, migrations: list[Migration]) -> Migrat
     if conn.execute("SELECT to_regclass('tickets.schema_migrations')").fetchone()[0] is None:
         status.pending = list(migrations)
         return status
+    kind = "type" if _has_type_column(conn) else "'versioned'"
     rows = conn.execute(
-        "SELECT version, script, checksum, applied_at::text FROM tickets.schema_migrations ORDER BY version"
+        f"SELECT version, {kind} = 'repeatable', script, checksum, applied_at::text FROM tickets.schema_migrations"
+        " ORDER BY version NULLS LAST, script"
     ).fetchall()
-    by_version = {m.version: m for m in migrations}
-    for version, script, recorded, applied_at in rows:
+    by_version = {m.version: m for m in migrations if not m.repeatable}
+    by_script = {m.script: m for m in migrations if m.repeatable}
+    recorded_repeatable: dict[str, str] = {}
+    for version, is_repeatable, script, recorded, applied_at in rows:
         status.applied.append((version, script, applied_at))
-        migration = by_version.get(version)
+        migration = by_script.get(script) if is_repeatable else by_version.get(version)
         if migration is None:
             status.missing.append(script)
+        elif is_repeatable:
+            recorded_repeatable[script] = recorded
         elif migration.checksum() != recorded:
-            status.changed.append(migration.script)
-    applied_versions = {row[0] for row in rows}
-    status.pending = [m for m in migrations if m.version not in applied_versions]
+            if (migration.script, recorded) in SUPERSEDED:
+                status.superseded.append(migration)
+            else:
+                status.changed.append(migration.script)
+    applied_versions = {row[0] for row in rows if not row[1]}
+    if applied_versions:
+        top = max(applied_versions)
+        status.highest = by_version[top].script if top in by_version else str(top)
+    status.pending = [m for m in by_version.values() if m.version not in applied_versions]
+    status.out_of_order = [m.script for m in status.pending if applied_versions and m.version < max(applied_versions)]
+    status.pending += [m for m in by_script.values() if recorded_repeatable.get(m.script) != m.checksum()]
     return status
+
+
+def _has_type_column(conn: psycopg.Connection) -> bool:
+    """A ledger from before repeatable files has no type column until the next migrate adds it."""
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM pg_attribute WHERE attrelid = 'tickets.schema_migrations'::regclass"
+            " AND attname = 'type' AND NOT attisdropped"
+        ).fetchone()
+    )
 
 
 def migrate(url: str, reporter: Reporter, directory: Path | None = None) -> MigrateResult:
@@ -134,35 +218,70 @@ def migrate(url: str, reporter: Reporter, directory: Path | None = None) -> Migr
                 f"the database has applied {status.missing[0]}, which is not in {migrations[0].path.parent}: "
                 "is this an older release than the database?"
             )
+        if status.out_of_order:
+            raise MigrationError(
+                f"{status.out_of_order[0]} is numbered below {status.highest}, which is already applied: "
+                "out-of-order migrations are refused; renumber it above the highest applied one"
+            )
+        for migration in status.superseded:
+            conn.execute(
+                "UPDATE tickets.schema_migrations SET checksum = %s WHERE version = %s",
+                (migration.checksum(), migration.version),
+            )
+            reporter.step(f"recorded the reviewed edit of {migration.script}")
         result.already_applied = len(status.applied)
-        for migration in status.pending:
-            started = time.monotonic()
-            try:
-                with conn.transaction():
-                    conn.execute(migration.sql())
-                    conn.execute(
-                        "INSERT INTO tickets.schema_migrations (version, name, script, checksum, execution_ms)"
-                        " VALUES (%s, %s, %s, %s, %s)",
-                        (
-                            migration.version,
-                            migration.name,
-                            migration.script,
-                            migration.checksum(),
-                            round((time.monotonic() - started) * 1000),
-                        ),
-                    )
-            except psycopg.errors.LockNotAvailable:
-                raise MigrationBusy(
-                    f"migration {migration.script} waited over {db.LOCK_TIMEOUT_SECONDS} s for a table in use "
-                    "(a running ingest?) and was rolled back: it will be retried"
-                ) from None
-            except psycopg.Error as e:
-                raise MigrationError(
-                    f"migration {migration.script} failed and was rolled back: {db.first_line(e)}{hint(str(e))}"
-                ) from None
-            reporter.step(f"applied {migration.script} ({time.monotonic() - started:.2f}s)")
+        versioned = [m for m in status.pending if not m.repeatable]
+        for migration in versioned:
+            _apply(conn, migration, reporter)
             result.applied.append(migration.script)
+        # All of them, in order, when any changed: a file that drops and recreates a view whose
+        # dependants live in a later file gets them back. So does a versioned file that did so.
+        if versioned or any(m.repeatable for m in status.pending):
+            for migration in (m for m in migrations if m.repeatable):
+                _apply(conn, migration, reporter)
+                result.applied.append(migration.script)
     return result
+
+
+RECORD_VERSIONED = """
+INSERT INTO tickets.schema_migrations (version, name, script, checksum, execution_ms)
+VALUES (%(version)s, %(name)s, %(script)s, %(checksum)s, %(ms)s)
+"""
+RECORD_REPEATABLE = """
+INSERT INTO tickets.schema_migrations (version, type, name, script, checksum, execution_ms)
+VALUES (NULL, 'repeatable', %(name)s, %(script)s, %(checksum)s, %(ms)s)
+ON CONFLICT (script) WHERE type = 'repeatable' DO UPDATE
+    SET checksum = EXCLUDED.checksum, applied_at = now(), applied_by = current_user,
+        execution_ms = EXCLUDED.execution_ms
+"""
+
+
+def _apply(conn: psycopg.Connection, migration: Migration, reporter: Reporter) -> None:
+    """One file and its ledger row, in one transaction."""
+    started = time.monotonic()
+    try:
+        with conn.transaction():
+            conn.execute(migration.sql())
+            conn.execute(
+                RECORD_REPEATABLE if migration.repeatable else RECORD_VERSIONED,
+                {
+                    "version": migration.version,
+                    "name": migration.name,
+                    "script": migration.script,
+                    "checksum": migration.checksum(),
+                    "ms": round((time.monotonic() - started) * 1000),
+                },
+            )
+    except psycopg.errors.LockNotAvailable:
+        raise MigrationBusy(
+            f"migration {migration.script} waited over {db.LOCK_TIMEOUT_SECONDS} s for a table in use "
+            "(a running ingest?) and was rolled back: it will be retried"
+        ) from None
+    except psycopg.Error as e:
+        raise MigrationError(
+            f"migration {migration.script} failed and was rolled back: {db.first_line(e)}{hint(str(e))}"
+        ) from None
+    reporter.step(f"applied {migration.script} ({time.monotonic() - started:.2f}s)")
 
 
 @contextmanager
@@ -198,20 +317,3 @@ def ensure_current(conn: psycopg.Connection) -> None:
             f"{len(status.pending)} migration(s) pending (next: {status.pending[0].script}): "
             "run `fleettickets migrate` first"
         )
-
-
-@contextmanager
-def open_current(
-    url: str, *, lock_key: int | None = None, deadline_seconds: float | None = None
-) -> Iterator[tuple[psycopg.Connection, bool]]:
-    """(connection, free): a database whose schema is current, holding the session advisory lock
-    `lock_key` when one is given; free is False when another run holds that lock."""
-    limits = {} if deadline_seconds is None else {"deadline_seconds": deadline_seconds}
-    with db.connect(url, **limits) as conn:
-        ensure_current(conn)
-        conn.commit()
-        if lock_key is None:
-            yield conn, True
-            return
-        with db.advisory_lock(conn, lock_key, wait=False) as free:
-            yield conn, free

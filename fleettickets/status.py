@@ -20,6 +20,7 @@ def read(conn: psycopg.Connection) -> dict[str, Any]:
         "applied": len(state.applied),
         "pending": [m.script for m in state.pending],
         "changed": state.changed,
+        "missing": state.missing,
     }
     return report
 
@@ -28,6 +29,7 @@ def problems(report: dict[str, Any], max_age_hours: float | None) -> list[str]:
     """What makes the pipeline unhealthy: pending migrations, and with a limit, a feed whose newest
     snapshot is older than that (the same measure as `ingest --max-age-hours`)."""
     found = [f"applied migration {name} has been edited since it ran" for name in report["migrations"]["changed"]]
+    found += [f"applied migration {name} is missing from this release" for name in report["migrations"]["missing"]]
     pending = report["migrations"]["pending"]
     if pending:
         found.append(f"{len(pending)} migration(s) pending (next: {pending[0]}): run `fleettickets migrate`")

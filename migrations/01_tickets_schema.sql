@@ -76,23 +76,6 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     END
 $$;
 
--- The position rule, in one place: feed -> location -> cluster -> none. Exactly one row.
--- Declared as a set-returning function so PostgreSQL inlines it into the calling query (the
--- trigger's and reresolve_geom's); a non-inlined SQL function costs ~0.4 ms a row here.
-CREATE OR REPLACE FUNCTION tickets.resolve_geom(raw jsonb) RETURNS TABLE (geom geometry, geo_source text)
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(f.pt, l.geom, c.geom),
-           CASE WHEN f.pt IS NOT NULL THEN 'feed'
-                WHEN l.geom IS NOT NULL THEN 'location'
-                WHEN c.geom IS NOT NULL THEN 'cluster'
-                ELSE 'none' END
-    FROM (SELECT tickets.feed_point(raw) AS pt) f
-    LEFT JOIN tickets.geo_location_names n
-           ON n.location_name = raw ->> 'location_name' AND n.cluster = raw ->> 'cluster'
-    LEFT JOIN tickets.geo_locations l ON l.query = n.query AND l.status = 'ok'
-    LEFT JOIN tickets.geo_clusters c ON c.cluster = raw ->> 'cluster' AND c.status = 'ok'
-$$;
-
 CREATE OR REPLACE FUNCTION tickets.trg_resolve_geom() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -108,41 +91,5 @@ CREATE TRIGGER inc_resolve_geom BEFORE INSERT OR UPDATE OF raw ON tickets.inc
     FOR EACH ROW WHEN (coalesce(current_setting('fleettickets.geom_resolved', true), '') <> 'on')
     EXECUTE FUNCTION tickets.trg_resolve_geom();
 
--- Set-based re-resolution after a gazetteer change (all tickets, or those of some clusters).
--- Returns how many tickets moved.
-CREATE OR REPLACE FUNCTION tickets.reresolve_geom(p_clusters text[] DEFAULT NULL) RETURNS bigint
-LANGUAGE sql AS $$
-    WITH moved AS (
-        UPDATE tickets.inc i
-           SET geom = r.geom, geo_source = r.geo_source
-          FROM tickets.inc j CROSS JOIN LATERAL tickets.resolve_geom(j.raw) r
-         WHERE i.ticket_id = j.ticket_id
-           AND (p_clusters IS NULL OR j.raw ->> 'cluster' = ANY (p_clusters))
-           AND (i.geom, i.geo_source) IS DISTINCT FROM (r.geom, r.geo_source)
-        RETURNING 1
-    )
-    SELECT count(*) FROM moved
-$$;
-
--- The map payload read by dashboard_api: a GeoJSON FeatureCollection of geocoded tickets.
-CREATE OR REPLACE FUNCTION reporting.fn_tickets_for_map(p_open_only boolean DEFAULT true) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    WITH t AS (
-        SELECT * FROM tickets.inc
-         WHERE NOT p_open_only OR lower(raw ->> 'is_actionable') IN ('true', 't', '1', 'yes')
-    )
-    SELECT jsonb_build_object(
-        'type', 'FeatureCollection',
-        'features', coalesce((
-            SELECT jsonb_agg(jsonb_build_object(
-                       'type', 'Feature',
-                       'id', ticket_id,
-                       'geometry', jsonb_build_object('type', 'Point',
-                                                      'coordinates', jsonb_build_array(ST_X(geom), ST_Y(geom))),
-                       'properties', raw || jsonb_build_object('geo_source', geo_source)
-                   ) ORDER BY ticket_id)
-              FROM t WHERE geom IS NOT NULL), '[]'::jsonb),
-        'summary', jsonb_build_object(
-            'tickets', (SELECT count(*) FROM t),
-            'geocoded', (SELECT count(*) FROM t WHERE geom IS NOT NULL)))
-$$;
+-- The position rule (tickets.resolve_geom), reresolve_geom and the map payload: R__20_geocode.sql,
+-- R__70_map.sql. Functions and views live in the R__ files, in their current form.

@@ -32,7 +32,7 @@ BEGIN
     )
     SELECT array_agg(DISTINCT cluster) INTO affected
       FROM (SELECT cluster FROM junk_c UNION ALL SELECT cluster FROM junk_l) j;
-    IF affected IS NOT NULL THEN
+    IF affected IS NOT NULL THEN  -- only on a database that has rows, so 01 defined reresolve_geom
         PERFORM tickets.reresolve_geom(affected);
     END IF;
 END $$;
@@ -46,44 +46,4 @@ DROP FUNCTION IF EXISTS tickets.save_cluster(text, text, text, text, text, doubl
 DROP FUNCTION IF EXISTS tickets.save_location(text, text, text, text, text, text, double precision, double precision,
                                               double precision, text, text[]);
 
-CREATE FUNCTION tickets.save_cluster(
-    p_cluster text, p_query text, p_provider text, p_status text, p_display_name text,
-    p_lng double precision, p_lat double precision, p_detail text, p_strategy smallint) RETURNS boolean
-LANGUAGE sql AS $$
-    WITH saved AS (
-        INSERT INTO tickets.geo_clusters AS g (cluster, query, provider, status, display_name, geom, detail, strategy)
-        VALUES (p_cluster, p_query, p_provider, p_status, p_display_name,
-                ST_SetSRID(ST_MakePoint(p_lng, p_lat), 4326), p_detail, p_strategy)
-        ON CONFLICT (cluster) DO UPDATE
-            SET query = EXCLUDED.query, provider = EXCLUDED.provider, status = EXCLUDED.status,
-                display_name = EXCLUDED.display_name, geom = EXCLUDED.geom, detail = EXCLUDED.detail,
-                strategy = EXCLUDED.strategy, geocoded_at = now()
-            WHERE NOT g.verified
-        RETURNING 1
-    )
-    SELECT EXISTS (SELECT 1 FROM saved)
-$$;
-
--- p_query is the entry's key ("place, cluster, kenya", the same under every strategy);
--- p_names: every raw location_name (in p_cluster) that normalises to it.
-CREATE FUNCTION tickets.save_location(
-    p_query text, p_place text, p_cluster text, p_provider text, p_status text, p_display_name text,
-    p_lng double precision, p_lat double precision, p_distance_km double precision, p_detail text,
-    p_names text[], p_strategy smallint) RETURNS boolean
-LANGUAGE plpgsql AS $$
-DECLARE
-    saved boolean;
-BEGIN
-    INSERT INTO tickets.geo_locations AS g
-           (query, place, cluster, provider, status, display_name, geom, distance_km, detail, strategy)
-    VALUES (p_query, p_place, p_cluster, p_provider, p_status, p_display_name,
-            ST_SetSRID(ST_MakePoint(p_lng, p_lat), 4326), p_distance_km, p_detail, p_strategy)
-    ON CONFLICT (query) DO UPDATE
-        SET provider = EXCLUDED.provider, status = EXCLUDED.status, display_name = EXCLUDED.display_name,
-            geom = EXCLUDED.geom, distance_km = EXCLUDED.distance_km, detail = EXCLUDED.detail,
-            strategy = EXCLUDED.strategy, geocoded_at = now()
-        WHERE NOT g.verified;
-    saved := FOUND;
-    PERFORM tickets.add_location_names(p_query, p_cluster, p_names);
-    RETURN saved;
-END $$;
+-- save_cluster / save_location with p_strategy: R__20_geocode.sql.

@@ -19,6 +19,7 @@ from fleettickets.geocode import providers
 from fleettickets.geocode.providers import RateLimiter
 from fleettickets.geocode.run import geocode_clusters, geocode_locations
 from tests.helpers import insert_ticket, quiet
+from tests.released import DEPLOYED, write_released
 
 KEY = "sekrit-key-0123456789"
 REPO = Path(__file__).resolve().parent.parent
@@ -394,13 +395,7 @@ def test_old_strategy_entries_are_asked_again_once_within_limit(geocoder, ticket
 
 
 def test_migration_16_turns_cached_junk_into_errors(empty_db_url, tmp_path):
-    target = tmp_path / "migrations"
-    shutil.copytree(REPO / "migrations", target)
-    later = sorted(p for p in target.iterdir() if p.name >= "16")
-    moved = tmp_path / "later"
-    moved.mkdir()
-    for p in later:
-        shutil.move(p, moved / p.name)
+    target = write_released(DEPLOYED, tmp_path / "migrations")  # 01-15 as deployed databases ran them
     migrate.migrate(empty_db_url, quiet(), target)
     with psycopg.connect(empty_db_url, autocommit=True) as c:
         c.execute(
@@ -410,8 +405,8 @@ def test_migration_16_turns_cached_junk_into_errors(empty_db_url, tmp_path):
         )
         insert_ticket(c, "J1", cluster="A", is_actionable="true")
         insert_ticket(c, "J2", cluster="B", is_actionable="true")
-    for p in later:
-        shutil.move(moved / p.name, target / p.name)
+    shutil.rmtree(target)
+    shutil.copytree(REPO / "migrations", target)
     migrate.migrate(empty_db_url, quiet(), target)
     with psycopg.connect(empty_db_url) as c:
         rows = c.execute(

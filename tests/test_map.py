@@ -55,9 +55,8 @@ def tickets(conn: psycopg.Connection) -> None:
 @pytest.fixture
 def map_conn(conn: psycopg.Connection) -> psycopg.Connection:
     tickets(conn)
-    # the function as migration 09 left it, to compare with
-    before = (Path(__file__).resolve().parent.parent / "migrations" / "09_map_typed_properties.sql").read_text()
-    conn.execute(before.replace("reporting.fn_tickets_for_map(", "pg_temp.map_before_20("))
+    # the function as migration 09 left it (before the R__ files), to compare with
+    conn.execute((Path(__file__).with_name("map_before_20.sql")).read_text())
     return conn
 
 

@@ -1,4 +1,4 @@
-"""Reviewing and fixing the gazetteers by hand (the work is in SQL: migrations/11_gazetteer_writes.sql)."""
+"""Reviewing and fixing the gazetteers by hand (the work is in SQL: migrations/R__20_geocode.sql)."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ import psycopg
 
 from fleettickets import db
 from fleettickets.config import Settings
+from fleettickets.db import open_current
 from fleettickets.geocode.places import (
     CANDIDATES,
     STRATEGY,
@@ -35,7 +36,6 @@ from fleettickets.geocode.places import (
     strip_codes,
 )
 from fleettickets.geocode.providers import Outcome, Provider, provider_for
-from fleettickets.migrate import open_current
 from fleettickets.report import Reporter
 
 GUARD_KM = 25.0
@@ -171,10 +171,7 @@ def geocode_clusters(
             result.outcome = "locked"
             return result
         clusters = [
-            r[0]
-            for r in conn.execute(
-                "SELECT cluster FROM tickets.inc WHERE btrim(cluster) <> '' GROUP BY 1 ORDER BY count(*) DESC, 1"
-            )
+            r[0] for r in conn.execute("SELECT cluster FROM tickets.clusters_to_geocode ORDER BY tickets DESC, cluster")
         ]
         cache = {
             r[0]: (r[1], r[2], r[3])
@@ -242,10 +239,7 @@ def geocode_locations(
         if not free:
             result.outcome = "locked"
             return result
-        rows = conn.execute(
-            "SELECT location_name, cluster, count(*) FROM tickets.inc"
-            " WHERE is_actionable AND btrim(location_name) <> '' AND btrim(cluster) <> '' GROUP BY 1, 2"
-        ).fetchall()
+        rows = conn.execute("SELECT location_name, cluster, tickets FROM tickets.places_to_geocode").fetchall()
         groups, codes_only = group_locations(rows)
         centres = {
             r[0]: (r[1], r[2])
