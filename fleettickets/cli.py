@@ -126,6 +126,8 @@ def migrate(
             reporter.step(f"CHANGED  {script}  (edited after it was applied)")
         for script in state.missing:
             reporter.step(f"MISSING  {script}  (applied, not in {migrations.migrations_dir()})")
+        for script in state.future:
+            reporter.step(f"FUTURE   {script}  (applied by a newer release: nothing here is applied over it)")
         reporter.step(f"migrations: {len(state.applied)} applied, {len(state.pending)} pending")
         if state.changed or state.missing or state.out_of_order:
             raise typer.Exit(1)

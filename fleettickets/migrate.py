@@ -112,6 +112,7 @@ class MigrationStatus:
     pending: list[Migration] = field(default_factory=list)  # versioned never applied, repeatable changed
     changed: list[str] = field(default_factory=list)  # applied versioned scripts whose file differs now
     missing: list[str] = field(default_factory=list)  # applied scripts with no file here
+    future: list[str] = field(default_factory=list)  # applied versioned scripts numbered above every file here
     superseded: list[Migration] = field(default_factory=list)  # applied before a reviewed edit (SUPERSEDED)
     out_of_order: list[str] = field(default_factory=list)  # pending versioned, numbered below the highest applied
     highest: str | None = None  # the applied versioned script with the highest number
@@ -173,7 +174,9 @@ def read_status(conn: psycopg.Connection, migrations: list[Migration]) -> Migrat
     for version, is_repeatable, script, recorded, applied_at in rows:
         status.applied.append((version, script, applied_at))
         migration = by_script.get(script) if is_repeatable else by_version.get(version)
-        if migration is None:
+        if migration is None and not is_repeatable and version > max(by_version, default=0):
+            status.future.append(script)
+        elif migration is None:
             status.missing.append(script)
         elif is_repeatable:
             recorded_repeatable[script] = recorded
@@ -188,6 +191,13 @@ def read_status(conn: psycopg.Connection, migrations: list[Migration]) -> Migrat
         status.highest = by_version[top].script if top in by_version else str(top)
     status.pending = [m for m in by_version.values() if m.version not in applied_versions]
     status.out_of_order = [m.script for m in status.pending if applied_versions and m.version < max(applied_versions)]
+    if status.future:
+        # A newer release migrated this database (a rolled-back image, or the old container during
+        # a deploy): its definitions are newer than these files, so nothing here is pending, and a
+        # repeatable file it added is not missing (Flyway, likewise, ignores future migrations).
+        in_ledger = {script for _version, is_repeatable, script, *_ in rows if is_repeatable}
+        status.missing = [script for script in status.missing if script not in in_ledger]
+        return status
     status.pending += [m for m in by_script.values() if recorded_repeatable.get(m.script) != m.checksum()]
     return status
 
@@ -205,7 +215,7 @@ def _has_type_column(conn: psycopg.Connection) -> bool:
 def migrate(url: str, reporter: Reporter, directory: Path | None = None) -> MigrateResult:
     migrations = discover(directory)
     result = MigrateResult()
-    with db.connect(url, autocommit=True) as conn, _migrate_lock(conn):
+    with db.connect(url, autocommit=True) as conn, _migrate_lock(conn), _one_line(conn):
         conn.execute(LEDGER_DDL)
         status = read_status(conn, migrations)
         if status.changed:
@@ -216,13 +226,18 @@ def migrate(url: str, reporter: Reporter, directory: Path | None = None) -> Migr
         if status.missing:
             raise MigrationError(
                 f"the database has applied {status.missing[0]}, which is not in {migrations[0].path.parent}: "
-                "is this an older release than the database?"
+                "was it deleted? restore it"
             )
         if status.out_of_order:
             raise MigrationError(
                 f"{status.out_of_order[0]} is numbered below {status.highest}, which is already applied: "
                 "out-of-order migrations are refused; renumber it above the highest applied one"
             )
+        if status.future:
+            reporter.step(
+                f"the database is ahead of this release (it has applied {status.future[-1]}): nothing to apply"
+            )
+            return result
         for migration in status.superseded:
             conn.execute(
                 "UPDATE tickets.schema_migrations SET checksum = %s WHERE version = %s",
@@ -278,10 +293,26 @@ def _apply(conn: psycopg.Connection, migration: Migration, reporter: Reporter) -
             "(a running ingest?) and was rolled back: it will be retried"
         ) from None
     except psycopg.Error as e:
+        if conn.broken:  # the server went away, not the file's fault: worth another try
+            raise DatabaseError(f"lost the database while applying {migration.script}: {db.first_line(e)}") from None
         raise MigrationError(
             f"migration {migration.script} failed and was rolled back: {db.first_line(e)}{hint(str(e))}"
         ) from None
     reporter.step(f"applied {migration.script} ({time.monotonic() - started:.2f}s)")
+
+
+@contextmanager
+def _one_line(conn: psycopg.Connection) -> Iterator[None]:
+    """A database error outside the files themselves (the ledger, say, in a database where this role
+    may not create a schema) is one line too: a lost server is worth another try, the rest is not."""
+    try:
+        yield
+    except psycopg.errors.LockNotAvailable:
+        raise  # the migration lock's own message, below
+    except psycopg.Error as e:
+        if conn.broken:
+            raise DatabaseError(f"lost the database while migrating: {db.first_line(e)}") from None
+        raise MigrationError(f"cannot migrate: {db.first_line(e)}") from None
 
 
 @contextmanager

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from fleettickets.config import load_settings, redact
+from fleettickets.db import first_line
 from fleettickets.errors import DatabaseError, FleetError, MigrationBusy
 from fleettickets.migrate import migrate
 from fleettickets.report import Reporter
@@ -55,6 +56,11 @@ def say(text: str) -> None:
     print(f"fleettickets worker: {redact(text)}", flush=True)
 
 
+def fail(reason: str) -> None:
+    write_state("failed", redact(reason))
+    say(f"error: {reason} (the container stays up, unhealthy; fix it and redeploy)")
+
+
 def start() -> None:
     """Migrate until it succeeds or fails for good; record which in the state file."""
     write_state("starting", "applying migrations")
@@ -70,8 +76,10 @@ def start() -> None:
             time.sleep(RETRY_SECONDS)
             continue
         except FleetError as e:  # a missing setting, a failing or edited migration: fix and redeploy
-            write_state("failed", redact(str(e)))
-            say(f"error: {e} (the container stays up, unhealthy; fix it and redeploy)")
+            fail(str(e))
+            return
+        except Exception as e:  # anything unforeseen: still one line and a visible failure, no crash loop
+            fail(f"{type(e).__name__}: {first_line(e)}")
             return
         write_state("ready", f"{len(result.applied)} migration(s) applied")
         say(f"ready: {len(result.applied)} migration(s) applied, {result.already_applied} already applied")

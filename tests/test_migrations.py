@@ -199,3 +199,42 @@ def test_a_role_without_superuser_migrates_once_a_superuser_made_postgis(pg_admi
     finally:
         databases.drop_all()
         pg_admin.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_a_database_ahead_of_this_release_is_left_alone(empty_db_url, tmp_path):
+    """A rolled-back image, or the old container's task during a deploy: a newer release applied a
+    versioned file and changed a repeatable one. This release applies nothing (its definitions are
+    older), and the database still counts as current, so the hourly job goes on."""
+    ours = copy_migrations(tmp_path)
+    newer = tmp_path / "newer"
+    shutil.copytree(ours, newer)
+    (newer / "99_next.sql").write_text("CREATE TABLE tickets.newer (x integer);\n")
+    (newer / "R__70_map.sql").write_text((ours / "R__70_map.sql").read_text() + "\n-- a newer definition\n")
+    migrate.migrate(empty_db_url, quiet(), newer)
+
+    result = migrate.migrate(empty_db_url, quiet(), ours)
+
+    assert result.applied == []
+    with psycopg.connect(empty_db_url) as c:
+        status = migrate.read_status(c, migrate.discover(ours))
+        assert (status.future, status.pending, status.missing, status.changed) == (["99_next.sql"], [], [], [])
+        recorded = c.execute(
+            "SELECT checksum FROM tickets.schema_migrations WHERE script = 'R__70_map.sql'"
+        ).fetchone()[0]
+        assert recorded == migrate.checksum((newer / "R__70_map.sql").read_bytes())  # not put back
+        migrate.ensure_current(c)  # raises if the job would refuse to run
+
+
+def test_a_database_error_outside_the_files_is_one_line(pg_admin, databases):
+    """A role that may not create a schema in its database: one line, not psycopg's traceback."""
+    role, password = f"fleettickets_test_role_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    pg_admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    try:
+        name = databases.create()
+        params = psycopg.conninfo.conninfo_to_dict(database_url(name))
+        url = psycopg.conninfo.make_conninfo(**{**params, "user": role, "password": password})
+        with pytest.raises(MigrationError, match=r"^cannot migrate: permission denied for database fleettickets_test_"):
+            migrate.migrate(url, quiet())
+    finally:
+        databases.drop_all()
+        pg_admin.execute(f"DROP ROLE IF EXISTS {role}")
