@@ -13,6 +13,9 @@ _NUMBERED_CODE = re.compile(r"(?i)(FDT|SDUS)\d*")
 _PARTS = re.compile(r"([\s_]+)")
 _DIGITS = re.compile(r"\d+")
 _WORD = re.compile(r"[^\W_]+")
+# Apostrophes inside a name (`Lang'ata`; typographic U+2018/U+2019, the modifier letter U+02BC, the
+# accents typed for one): the feed and the maps each spell such names with or without one.
+_APOSTROPHES = re.compile(r"['\u2018\u2019\u02bc`\u00b4]")
 
 # Kenya's bounding box (lng/lat), a little generous at the edges.
 KENYA = (33.8, -4.8, 42.0, 5.1)
@@ -92,8 +95,10 @@ def normalise(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """The words of a name, folded: `Lang'ata` -> ['lang', 'ata']."""
-    return _WORD.findall(text.casefold())
+    """The words of a name, folded, apostrophes (typographic ones too) dropped: `Lang'ata` -> ['langata'].
+
+    For comparing names only: the cache key (location_key) keeps its own spelling."""
+    return _WORD.findall(_APOSTROPHES.sub("", text.casefold()))
 
 
 def location_key(place: str, cluster: str) -> str:
