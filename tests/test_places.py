@@ -181,6 +181,37 @@ def test_choose_location(candidates, status, chosen, detail):
         assert choice.distance_km == pytest.approx(distance_km(*NAKURU, chosen.lng, chosen.lat))
 
 
+NAIROBI_WEST = (36.78, -1.31)
+NGONG_TOWN = Candidate(36.652, -1.361, "Ngong, Kajiado County, Kenya", "place/town")
+NGONG_ROAD = Candidate(36.788, -1.304, "Ngong Road, Kilimani, Nairobi, Nairobi County, Kenya", "highway/primary")
+NGONG_ROAD_OC = Candidate(36.788, -1.304, "Ngong Road, Kilimani, Nairobi, Kenya", "road")  # OpenCage _type
+NGONG_RACECOURSE = Candidate(36.7460, -1.3040, "Ngong Racecourse, Nairobi, Kenya", "leisure/track")
+NGONG_TOWN_OC = Candidate(36.652, -1.361, "Ngong, Kajiado County, Kenya", "town")
+NGONG_SHOP = Candidate(36.660, -1.358, "Ngong, Kajiado County, Kenya", "shop/supermarket")
+
+
+@pytest.mark.parametrize(
+    ("candidates", "status", "chosen"),
+    [
+        ([NGONG_ROAD, NGONG_TOWN], "ok", NGONG_TOWN),  # the road is 1 km off, the town 15 km: a road is no place
+        ([NGONG_ROAD_OC, NGONG_TOWN_OC], "ok", NGONG_TOWN_OC),
+        ([NGONG_RACECOURSE, NGONG_TOWN], "ok", NGONG_TOWN),  # a settlement before anything else named so
+        ([NGONG_SHOP, NGONG_TOWN], "ok", NGONG_TOWN),
+        ([NGONG_SHOP, NGONG_RACECOURSE], "ok", NGONG_RACECOURSE),  # no settlement: the nearest of the rest
+        ([NGONG_ROAD], "not_found", None),
+        ([NGONG_ROAD_OC], "not_found", None),
+    ],
+)
+def test_choose_location_takes_no_road_and_settlements_first(candidates, status, chosen):
+    choice = choose_location(candidates, "Ngong", NAIROBI_WEST, "Nairobi West", 25.0)
+    assert (choice.status, choice.candidate) == (status, chosen)
+
+
+def test_choose_location_a_settlement_beyond_the_guard_does_not_hide_a_near_candidate():
+    far_town = Candidate(36.652, -1.561, "Ngong, Kajiado County, Kenya", "place/town")  # 31 km off
+    assert choose_location([far_town, NGONG_SHOP], "Ngong", NAIROBI_WEST, "Nairobi West", 25.0).candidate == NGONG_SHOP
+
+
 def test_choose_location_guard_is_inclusive_and_configurable():
     at_10km = Candidate(36.08, -0.303 + 10 / 111.195, "Milimani, Nakuru")
     assert choose_location([at_10km], "Milimani", NAKURU, "Nakuru", 10.01).status == "ok"
@@ -188,6 +219,7 @@ def test_choose_location_guard_is_inclusive_and_configurable():
 
 
 NAKURU_CITY = Candidate(36.08, -0.303, "Nakuru, Nakuru County, Kenya")
+NAKURU_ROAD = Candidate(36.82, -1.28, "Nakuru Road, Nairobi, Kenya", "highway/trunk")  # 150 km from Nakuru
 KAMPALA = Candidate(32.58, 0.35, "Kampala, Uganda")
 
 
@@ -197,6 +229,14 @@ KAMPALA = Candidate(32.58, 0.35, "Kampala, Uganda")
         ([], "not_found", None, None),
         ([NAKURU_COUNTY, NAKURU_CITY], "ok", NAKURU_CITY, None),  # the town, not the county's centroid
         ([NAKURU_CITY, NAKURU_COUNTY], "ok", NAKURU_CITY, None),
+        ([NAKURU_ROAD, NAKURU_CITY], "ok", NAKURU_CITY, None),  # a road named after the town is not the town
+        (
+            [NAKURU_ROAD, NAKURU_COUNTY],
+            "ok",
+            NAKURU_COUNTY,
+            "an administrative area (boundary/administrative): no place of that name came back",
+        ),
+        ([NAKURU_ROAD], "not_found", None, "1 candidate(s), only roads"),
         (
             [NAKURU_COUNTY],
             "ok",
