@@ -462,6 +462,29 @@ def test_junk_coordinates_are_an_error_never_a_point(geocoder, tickets, provider
     assert again.statuses["ok"] == 4 and positions(tickets)["T1"] == ("location", -1.281, 36.783)  # asked again
 
 
+@pytest.mark.parametrize("provider", ["locationiq", "opencage"])
+def test_places_named_like_roads_or_spelled_otherwise_are_found_where_they_are(geocoder, db_url, provider):
+    add_tickets(
+        db_url,
+        [
+            ("N1", "Nairobi West", "NW_Ngong_FDT_01", "true"),  # Ngong Road passes 1 km from the cluster point
+            ("N2", "Nairobi West", "Kangemi FDT3", "true"),  # the map says Kang'emi
+            ("N3", "Nairobi West", "NW_Langata", "true"),  # the map says Lang'ata
+            ("N4", "Nairobi West", "ADR_MNT_Lang\u2019ata", "true"),
+        ],
+    )
+    geocode_clusters(settings(geocoder, db_url, provider), quiet(), apply=True)
+    result = geocode_locations(settings(geocoder, db_url, provider), quiet(), apply=True)
+    assert result.statuses["ok"] == 4 and result.requests == 4
+    assert positions(db_url) == {
+        "N1": ("location", -1.361, 36.652),  # Ngong town, 15 km out, not the road
+        "N2": ("location", -1.265, 36.746),
+        "N3": ("location", -1.347, 36.764),
+        "N4": ("location", -1.347, 36.764),
+    }
+    assert entry(db_url, "geo_locations", "langata, nairobi west, kenya")[0] == "ok"  # keys keep the feed's spelling
+
+
 def test_429_without_retry_after_is_retried(geocoder, tickets):
     geocoder.script = [(429, {"error": "Rate Limited Second"}), (429, {"error": "Rate Limited Minute"})]
     result = geocode_clusters(settings(geocoder, tickets), quiet(), apply=True, limit=1)

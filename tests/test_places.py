@@ -270,6 +270,10 @@ STAND_IN = DevGeocoder(world=build_world())
         ("Nakuru", False, ["Nakuru County, Kenya", "Nakuru, Nakuru County, Kenya"]),  # the county outranks
         ("Milimani, Nakuru, Kenya", False, ["Milimani, Nakuru, Nakuru County, Kenya"]),
         ("Nairobi West, Kenya", False, ["Nairobi West, Nairobi, Nairobi County, Kenya"]),
+        ("Langata", False, ["Lang'ata, Nairobi, Nairobi County, Kenya"]),  # found however it is spelled
+        ("Kangemi", False, ["Kang'emi, Nairobi, Nairobi County, Kenya"]),  # the map's spelling
+        ("Ngong", False, ["Ngong, Kajiado County, Kenya", "Ngong Road, Kilimani, Nairobi, Nairobi County, Kenya"]),
+        ("Thika", False, ["Thika, Kiambu County, Kenya", "Thika Road, Roysambu, Nairobi, Nairobi County, Kenya"]),
     ],
 )
 def test_stand_in_matches_every_word(query, drop_context, found):
@@ -336,6 +340,13 @@ def test_stand_in_country_box_and_proximity():
             {"geometry": {"lat": -0.293, "lng": 36.074}},
         ),
         ("/geocode/v1/json", {"q": "Ruaka Town"}, 200, None),
+        ("/v1/search", {"q": "Thika Road"}, 200, {"class": "highway", "type": "trunk"}),
+        (
+            "/geocode/v1/json",
+            {"q": "Ngong Road"},
+            200,
+            {"components": {"_type": "road", "road": "Ngong Road", "country_code": "ke"}},
+        ),
     ],
 )
 def test_stand_in_answers_in_the_providers_formats(path, params, status, first):
