@@ -243,7 +243,8 @@ def region_value(geocoder: DevGeocoder) -> tuple[int, int]:
     word appears in some candidate's address and so could choose)."""
     several = decided = 0
     for cluster, (region, *_rest) in FIELD.items():
-        places = [f for f in geocoder.search(cluster, country="ke", drop_context=False, box=None) if not f.admin]
+        found = geocoder.search(cluster, country="ke", drop_context=False, box=None)
+        places = [f for f in found if not f.admin and not f.road]  # a road named after the town is no candidate
         if len(places) > 1:
             several += 1
             decided += any(region.casefold() in f.display_name.casefold() for f in places)

@@ -8,6 +8,10 @@ Nominatim-based services do, not the way a test would like:
   country), and at least one must be in its name; a context word that is not in the place's
   address finds nothing (LocationIQ: 404 `Unable to geocode`). OpenCage drops a comma-separated
   context part it cannot match and answers the rest;
+- words are compared folded, apostrophes dropped, as the providers find `Lang'ata` for `Langata`
+  (and the map spells a few names otherwise than the field: `Kang'emi` for `Kangemi`);
+- roads are on the map too, named after the town they lead to (Ngong Road runs through Kilimani,
+  15 km from Ngong): LocationIQ class/type `highway`/`trunk`, OpenCage `components._type` `road`;
 - names are ambiguous (Milimani in five towns, Makongeni, Bondeni, Majengo, Huruma, Manyatta,
   Shauri Moyo, Mjini, Old Town) and, without a restriction, the most prominent comes first;
 - a county of the same name often outranks the town (`Nakuru` -> Nakuru County first), and says
@@ -36,11 +40,12 @@ from devtools.feed import CLUSTERS, Clusters
 from fleettickets.geocode.places import distance_km, words
 
 ADMIN_KINDS = frozenset({"county", "state", "country"})
+ROAD_KINDS = frozenset({"trunk", "primary"})  # OSM highway=*
 
 
 @dataclass(frozen=True)
 class Feature:
-    """Something on the map: a place (suburb, town, city) or an administrative area."""
+    """Something on the map: a place (suburb, town, city), a road or an administrative area."""
 
     name: str
     kind: str
@@ -53,6 +58,10 @@ class Feature:
     @property
     def admin(self) -> bool:
         return self.kind in ADMIN_KINDS
+
+    @property
+    def road(self) -> bool:
+        return self.kind in ROAD_KINDS
 
     @property
     def display_name(self) -> str:
@@ -90,6 +99,7 @@ TOWNS: dict[str, tuple[str, float, float, str, float]] = {
     "Lamu": ("town", 40.9020, -2.2710, "Lamu County", 0.45),
     "Embu": ("town", 37.4570, -0.5310, "Embu County", 0.45),
     "Kitui": ("town", 38.0120, -1.3670, "Kitui County", 0.40),
+    "Ngong": ("town", 36.6520, -1.3610, "Kajiado County", 0.40),
 }
 # Counties: centroid and importance (a county's centroid can be tens of km from its town).
 COUNTIES: dict[str, tuple[float, float, float]] = {
@@ -114,7 +124,9 @@ CLUSTER_TOWN = {"Nairobi West": "Nairobi", "Nairobi East": "Nairobi", "Nairobi N
 # The realistic field: the feed's clusters with the names that trip geocoders added, and three
 # more towns. Tickets are drawn from this table by the quality benchmark.
 _MORE_PLACES: dict[str, tuple[tuple[str, float, float], ...]] = {
-    "Nairobi West": (("Milimani", 36.8005, -1.2905),),
+    # Ngong: a town 15 km out whose road starts 1 km from the cluster point; Kangemi: spelled
+    # Kang'emi on the map.
+    "Nairobi West": (("Milimani", 36.8005, -1.2905), ("Ngong", 36.6520, -1.3610), ("Kangemi", 36.7460, -1.2650)),
     "Nairobi East": (("Makongeni", 36.8590, -1.2930), ("Shauri Moyo", 36.8520, -1.2870), ("Majengo", 36.8420, -1.2870)),
     "Nairobi North": (("Huruma", 36.8730, -1.2590),),
     "Mombasa": (("Old Town", 39.6790, -4.0620), ("Bondeni", 39.6620, -4.0560), ("Majengo", 39.6600, -4.0450)),
@@ -154,6 +166,8 @@ UNMAPPED = frozenset(
         ("Kitengela", "Acacia"),
     }
 )
+# Field names the map spells otherwise (with an apostrophe).
+MAP_SPELLING = {("Nairobi West", "Kangemi"): "Kang'emi"}
 # How prominent each instance of an ambiguous name is (the rest: 0.30); Nairobi's usually wins.
 PROMINENCE = {
     ("Milimani", "Nairobi"): 0.40,
@@ -175,6 +189,14 @@ _ELSEWHERE = (
     Feature("Majengo", "suburb", 35.7400, -6.1700, ("Dodoma", "Tanzania"), 0.45, "tz"),
     Feature("Milimani", "suburb", 39.2700, -6.7800, ("Dar es Salaam", "Tanzania"), 0.45, "tz"),
 )
+# Nairobi's radial roads, named after the towns they lead to, where they pass near the clusters.
+ROADS = (
+    Feature("Ngong Road", "primary", 36.7880, -1.3040, ("Kilimani", "Nairobi", "Nairobi County", "Kenya"), 0.30),
+    Feature("Thika Road", "trunk", 36.8850, -1.2200, ("Roysambu", "Nairobi", "Nairobi County", "Kenya"), 0.30),
+    Feature("Mombasa Road", "trunk", 36.8400, -1.3150, ("South B", "Nairobi", "Nairobi County", "Kenya"), 0.30),
+    Feature("Kiambu Road", "primary", 36.8370, -1.2350, ("Muthaiga", "Nairobi", "Nairobi County", "Kenya"), 0.25),
+    Feature("Limuru Road", "primary", 36.8150, -1.2550, ("Parklands", "Nairobi", "Nairobi County", "Kenya"), 0.25),
+)
 
 
 def field_town(cluster: str) -> str:
@@ -182,7 +204,8 @@ def field_town(cluster: str) -> str:
 
 
 def build_world(clusters: Clusters = FIELD) -> list[Feature]:
-    """The map: Kenya, its counties, the towns, the clusters' own names, every mapped field place."""
+    """The map: Kenya, its counties, the towns, the clusters' own names, every mapped field place
+    (a field place that is a town is that town), the roads."""
     world = [Feature("Kenya", "country", 37.9062, 0.0236, (), 0.90)]
     world += [Feature(name, "county", x, y, ("Kenya",), imp) for name, (x, y, imp) in COUNTIES.items()]
     world += [Feature(t, kind, x, y, (county, "Kenya"), imp) for t, (kind, x, y, county, imp) in TOWNS.items()]
@@ -193,11 +216,13 @@ def build_world(clusters: Clusters = FIELD) -> list[Feature]:
         if cluster != town:
             world.append(Feature(cluster, "suburb", x, y, (town, county, "Kenya"), 0.40))
         for name, px, py in spots:
-            if (cluster, name) in UNMAPPED or (town, name) in seen:
+            if (cluster, name) in UNMAPPED or (town, name) in seen or name in TOWNS:
                 continue
             seen.add((town, name))
-            world.append(Feature(name, "suburb", px, py, (town, county, "Kenya"), PROMINENCE.get((name, town), 0.30)))
-    return world + list(_ELSEWHERE)
+            importance = PROMINENCE.get((name, town), 0.30)
+            spelled = MAP_SPELLING.get((cluster, name), name)
+            world.append(Feature(spelled, "suburb", px, py, (town, county, "Kenya"), importance))
+    return world + list(_ELSEWHERE) + list(ROADS)
 
 
 def _box(text: str) -> tuple[float, float, float, float] | None:
@@ -339,7 +364,7 @@ class DevGeocoder:
                 "lat": f"{f.lat:.7f}",
                 "lon": f"{f.lng:.7f}",
                 "display_name": f.display_name,
-                "class": "boundary" if f.admin else "place",
+                "class": "boundary" if f.admin else "highway" if f.road else "place",
                 "type": "administrative" if f.admin else f.kind,
                 "importance": f.importance,
             }
@@ -365,10 +390,10 @@ class DevGeocoder:
             {
                 "geometry": {"lat": f.lat, "lng": f.lng},
                 "formatted": f.display_name,
-                "components": {"_type": f.kind, f.kind: f.name, "country_code": f.country},
+                "components": {"_type": kind, kind: f.name, "country_code": f.country},
                 "confidence": 1 if f.admin else 7,
             }
-            for f in found
+            for f, kind in ((f, "road" if f.road else f.kind) for f in found)
         ]
         return 200, {"results": results, "status": {"code": 200, "message": "OK"}, "total_results": len(results)}
 

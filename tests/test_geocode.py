@@ -457,6 +457,29 @@ def test_junk_coordinates_are_an_error_never_a_point(geocoder, tickets, provider
     assert again.statuses["ok"] == 4 and positions(tickets)["T1"] == ("location", -1.281, 36.783)  # asked again
 
 
+@pytest.mark.parametrize("provider", ["locationiq", "opencage"])
+def test_places_named_like_roads_or_spelled_otherwise_are_found_where_they_are(geocoder, db_url, provider):
+    add_tickets(
+        db_url,
+        [
+            ("N1", "Nairobi West", "NW_Ngong_FDT_01", "true"),  # Ngong Road passes 1 km from the cluster point
+            ("N2", "Nairobi West", "Kangemi FDT3", "true"),  # the map says Kang'emi
+            ("N3", "Nairobi West", "NW_Langata", "true"),  # the map says Lang'ata
+            ("N4", "Nairobi West", "ADR_MNT_Lang\u2019ata", "true"),
+        ],
+    )
+    geocode_clusters(settings(geocoder, db_url, provider), quiet(), apply=True)
+    result = geocode_locations(settings(geocoder, db_url, provider), quiet(), apply=True)
+    assert result.statuses["ok"] == 4 and result.requests == 4
+    assert positions(db_url) == {
+        "N1": ("location", -1.361, 36.652),  # Ngong town, 15 km out, not the road
+        "N2": ("location", -1.265, 36.746),
+        "N3": ("location", -1.347, 36.764),
+        "N4": ("location", -1.347, 36.764),
+    }
+    assert entry(db_url, "geo_locations", "langata, nairobi west, kenya")[0] == "ok"  # keys keep the feed's spelling
+
+
 def test_429_without_retry_after_is_retried(geocoder, tickets):
     geocoder.script = [(429, {"error": "Rate Limited Second"}), (429, {"error": "Rate Limited Minute"})]
     result = geocode_clusters(settings(geocoder, tickets), quiet(), apply=True, limit=1)
@@ -476,9 +499,30 @@ def test_slow_answers_wait_and_too_slow_ones_are_errors(geocoder, tickets, monke
     slow = geocode_clusters(settings(geocoder, tickets, rate=200), quiet(), apply=True, limit=1)
     assert slow.statuses["ok"] == 1 and slow.requests == 1
     monkeypatch.setattr(providers, "TIMEOUT_S", 0.1)
-    timed_out = geocode_clusters(settings(geocoder, tickets, rate=200), quiet(), apply=True, limit=1)
-    assert timed_out.statuses["error"] == 1 and timed_out.requests == 5  # reached, but slow: not "unreachable"
-    assert entry(tickets, "geo_clusters", "Kisumu")[1] == "gave up after 5 attempts (ReadTimeout)"
+    with pytest.raises(GeocoderError, match=r"5 request\(s\) in a row timed out"):  # no answer all run: a failed run
+        geocode_clusters(settings(geocoder, tickets, rate=200), quiet(), apply=True, limit=1)
+    assert entry(tickets, "geo_clusters", "Kisumu")[:2] == ("error", "gave up after 5 attempts (ReadTimeout)")
+
+
+def test_a_provider_that_only_times_out_ends_the_run_after_three_places(geocoder, db_url, monkeypatch):
+    add_tickets(db_url, [(f"D{n}", "Nairobi East", name, "true") for n, name in enumerate(
+        ["Donholm", "Donholm", "Buruburu", "Embakasi", "Umoja", "Kayole", "Majengo"])])  # fmt: skip
+    geocode_clusters(settings(geocoder, db_url, rate=500), quiet(), apply=True)
+    geocode_locations(settings(geocoder, db_url, rate=500), quiet(), apply=True, limit=1)  # Donholm
+    geocoder.delay_s = 0.5  # it still accepts connections, but answers nothing in time
+    monkeypatch.setattr(providers, "TIMEOUT_S", 0.05)
+    before = geocoder.requests
+    result = CliRunner().invoke(app, ["geocode", "locations", "--apply"], env=env(geocoder, db_url, rate=500))
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: locationiq did not answer at 127.0.0.1: 15 request(s) in a row timed out after 0.05 s"
+        " (check the provider's status page and the network); what was resolved is kept"
+    )
+    assert geocoder.requests - before == 15 and KEY not in result.output  # 3 places x 5 attempts, then stop
+    assert positions(db_url)["D0"] == ("location", -1.296, 36.893)  # kept
+    with psycopg.connect(db_url) as c:
+        statuses = c.execute("SELECT status, count(*) FROM tickets.geo_locations GROUP BY 1 ORDER BY 1").fetchall()
+    assert statuses == [("error", 3), ("ok", 1)]  # two more places never asked
 
 
 def test_bad_key_stops_at_once_keeps_what_was_done_and_prints_no_secret(geocoder, tickets):

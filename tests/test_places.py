@@ -21,6 +21,7 @@ from fleettickets.geocode.places import (
     location_query,
     names_place,
     strip_codes,
+    words,
 )
 from fleettickets.geocode.run import _needs_asking, _reask
 
@@ -64,6 +65,13 @@ def test_spellings_of_one_place_make_one_key():
     spellings = ["NW_Kileleshwa_FDT_03", "ADR_MNT_KILELESHWA SDUS3", "Kileleshwa  FDT7", "kileleshwa"]
     keys = {location_key(strip_codes(s), "Nairobi West") for s in spellings}
     assert keys == {"kileleshwa, nairobi west, kenya"}  # the key of the first strategy, kept
+
+
+def test_apostrophes_fold_for_comparing_but_keys_keep_their_spelling():
+    assert words("Lang'ata") == words("Lang\u2019ata") == words("LANGATA") == ["langata"]
+    assert words("Ruring'u, Nyeri") == ["ruringu", "nyeri"]
+    # cached entries stay found under the keys they were stored with
+    assert location_key("Lang'ata", "Nairobi West") == "lang'ata, nairobi west, kenya"
 
 
 def test_queries_are_the_place_words_alone():
@@ -121,7 +129,11 @@ def test_coordinate_refuses_junk(value, limit, expected):
         ("Milimani, Nakuru, Nakuru County, Kenya", "Milimani", True),
         ("Ruaka, Kiambu County, Kenya", "Ruaka Town", False),  # 'Town' is not in the name
         ("Lang'ata, Nairobi, Kenya", "Lang'ata", True),
-        ("Langata, Nairobi, Kenya", "Lang'ata", False),
+        ("Langata, Nairobi, Kenya", "Lang'ata", True),  # the map and the feed spell it two ways
+        ("Lang'ata, Nairobi, Kenya", "Langata", True),
+        ("Lang\u2019ata, Nairobi, Kenya", "Lang'ata", True),  # a typographic apostrophe
+        ("Kang'emi, Nairobi, Kenya", "Kangemi", True),
+        ("Lang, Nairobi, Kenya", "Lang'ata", False),
         ("Elgon View, Eldoret, Kenya", "elgon view", True),
         ("Kileleshwa, Nairobi, Kenya", "Nairobi", False),  # only in the address chain
         ("Section 58, Nakuru, Kenya", "Section 58", True),
@@ -169,6 +181,37 @@ def test_choose_location(candidates, status, chosen, detail):
         assert choice.distance_km == pytest.approx(distance_km(*NAKURU, chosen.lng, chosen.lat))
 
 
+NAIROBI_WEST = (36.78, -1.31)
+NGONG_TOWN = Candidate(36.652, -1.361, "Ngong, Kajiado County, Kenya", "place/town")
+NGONG_ROAD = Candidate(36.788, -1.304, "Ngong Road, Kilimani, Nairobi, Nairobi County, Kenya", "highway/primary")
+NGONG_ROAD_OC = Candidate(36.788, -1.304, "Ngong Road, Kilimani, Nairobi, Kenya", "road")  # OpenCage _type
+NGONG_RACECOURSE = Candidate(36.7460, -1.3040, "Ngong Racecourse, Nairobi, Kenya", "leisure/track")
+NGONG_TOWN_OC = Candidate(36.652, -1.361, "Ngong, Kajiado County, Kenya", "town")
+NGONG_SHOP = Candidate(36.660, -1.358, "Ngong, Kajiado County, Kenya", "shop/supermarket")
+
+
+@pytest.mark.parametrize(
+    ("candidates", "status", "chosen"),
+    [
+        ([NGONG_ROAD, NGONG_TOWN], "ok", NGONG_TOWN),  # the road is 1 km off, the town 15 km: a road is no place
+        ([NGONG_ROAD_OC, NGONG_TOWN_OC], "ok", NGONG_TOWN_OC),
+        ([NGONG_RACECOURSE, NGONG_TOWN], "ok", NGONG_TOWN),  # a settlement before anything else named so
+        ([NGONG_SHOP, NGONG_TOWN], "ok", NGONG_TOWN),
+        ([NGONG_SHOP, NGONG_RACECOURSE], "ok", NGONG_RACECOURSE),  # no settlement: the nearest of the rest
+        ([NGONG_ROAD], "not_found", None),
+        ([NGONG_ROAD_OC], "not_found", None),
+    ],
+)
+def test_choose_location_takes_no_road_and_settlements_first(candidates, status, chosen):
+    choice = choose_location(candidates, "Ngong", NAIROBI_WEST, "Nairobi West", 25.0)
+    assert (choice.status, choice.candidate) == (status, chosen)
+
+
+def test_choose_location_a_settlement_beyond_the_guard_does_not_hide_a_near_candidate():
+    far_town = Candidate(36.652, -1.561, "Ngong, Kajiado County, Kenya", "place/town")  # 31 km off
+    assert choose_location([far_town, NGONG_SHOP], "Ngong", NAIROBI_WEST, "Nairobi West", 25.0).candidate == NGONG_SHOP
+
+
 def test_choose_location_guard_is_inclusive_and_configurable():
     at_10km = Candidate(36.08, -0.303 + 10 / 111.195, "Milimani, Nakuru")
     assert choose_location([at_10km], "Milimani", NAKURU, "Nakuru", 10.01).status == "ok"
@@ -176,6 +219,7 @@ def test_choose_location_guard_is_inclusive_and_configurable():
 
 
 NAKURU_CITY = Candidate(36.08, -0.303, "Nakuru, Nakuru County, Kenya")
+NAKURU_ROAD = Candidate(36.82, -1.28, "Nakuru Road, Nairobi, Kenya", "highway/trunk")  # 150 km from Nakuru
 KAMPALA = Candidate(32.58, 0.35, "Kampala, Uganda")
 
 
@@ -185,6 +229,14 @@ KAMPALA = Candidate(32.58, 0.35, "Kampala, Uganda")
         ([], "not_found", None, None),
         ([NAKURU_COUNTY, NAKURU_CITY], "ok", NAKURU_CITY, None),  # the town, not the county's centroid
         ([NAKURU_CITY, NAKURU_COUNTY], "ok", NAKURU_CITY, None),
+        ([NAKURU_ROAD, NAKURU_CITY], "ok", NAKURU_CITY, None),  # a road named after the town is not the town
+        (
+            [NAKURU_ROAD, NAKURU_COUNTY],
+            "ok",
+            NAKURU_COUNTY,
+            "an administrative area (boundary/administrative): no place of that name came back",
+        ),
+        ([NAKURU_ROAD], "not_found", None, "1 candidate(s), only roads"),
         (
             [NAKURU_COUNTY],
             "ok",
@@ -218,6 +270,10 @@ STAND_IN = DevGeocoder(world=build_world())
         ("Nakuru", False, ["Nakuru County, Kenya", "Nakuru, Nakuru County, Kenya"]),  # the county outranks
         ("Milimani, Nakuru, Kenya", False, ["Milimani, Nakuru, Nakuru County, Kenya"]),
         ("Nairobi West, Kenya", False, ["Nairobi West, Nairobi, Nairobi County, Kenya"]),
+        ("Langata", False, ["Lang'ata, Nairobi, Nairobi County, Kenya"]),  # found however it is spelled
+        ("Kangemi", False, ["Kang'emi, Nairobi, Nairobi County, Kenya"]),  # the map's spelling
+        ("Ngong", False, ["Ngong, Kajiado County, Kenya", "Ngong Road, Kilimani, Nairobi, Nairobi County, Kenya"]),
+        ("Thika", False, ["Thika, Kiambu County, Kenya", "Thika Road, Roysambu, Nairobi, Nairobi County, Kenya"]),
     ],
 )
 def test_stand_in_matches_every_word(query, drop_context, found):
@@ -284,6 +340,13 @@ def test_stand_in_country_box_and_proximity():
             {"geometry": {"lat": -0.293, "lng": 36.074}},
         ),
         ("/geocode/v1/json", {"q": "Ruaka Town"}, 200, None),
+        ("/v1/search", {"q": "Thika Road"}, 200, {"class": "highway", "type": "trunk"}),
+        (
+            "/geocode/v1/json",
+            {"q": "Ngong Road"},
+            200,
+            {"components": {"_type": "road", "road": "Ngong Road", "country_code": "ke"}},
+        ),
     ],
 )
 def test_stand_in_answers_in_the_providers_formats(path, params, status, first):

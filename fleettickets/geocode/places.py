@@ -13,6 +13,9 @@ _NUMBERED_CODE = re.compile(r"(?i)(FDT|SDUS)\d*")
 _PARTS = re.compile(r"([\s_]+)")
 _DIGITS = re.compile(r"\d+")
 _WORD = re.compile(r"[^\W_]+")
+# Apostrophes inside a name (`Lang'ata`; typographic U+2018/U+2019, the modifier letter U+02BC, the
+# accents typed for one): the feed and the maps each spell such names with or without one.
+_APOSTROPHES = re.compile(r"['\u2018\u2019\u02bc`\u00b4]")
 
 # Kenya's bounding box (lng/lat), a little generous at the edges.
 KENYA = (33.8, -4.8, 42.0, 5.1)
@@ -29,6 +32,15 @@ CANDIDATES = 5  # limit=N: enough for the ambiguous names' towns inside one box
 # Kinds of result that are administrative areas, not locations: LocationIQ's class/type
 # `boundary/administrative`, OpenCage's components._type `county`, `state`, `country`, ...
 ADMIN_KINDS = frozenset({"boundary", "administrative", "county", "state", "state_district", "region", "country"})
+# Roads (LocationIQ class `highway`, OpenCage _type `road`) are named after where they lead, not
+# where they are: Nairobi's Ngong Road runs through Kilimani, 15 km from Ngong. Never a location.
+ROAD_KINDS = frozenset({"highway", "road"})
+# Settlements (LocationIQ class `place`; OpenCage _type `city`, `suburb`, ...): what a field place
+# name is. They win over anything else named like the place (a school, a shop, a racecourse), as
+# those too can be named after a place elsewhere; distance decides within each rank.
+SETTLEMENT_KINDS = frozenset(
+    {"place", "city", "town", "village", "hamlet", "suburb", "neighbourhood", "quarter", "city_district", "locality"}
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,14 @@ class Candidate:
     @property
     def admin(self) -> bool:
         return not ADMIN_KINDS.isdisjoint(self.kind.split("/"))
+
+    @property
+    def road(self) -> bool:
+        return not ROAD_KINDS.isdisjoint(self.kind.split("/"))
+
+    @property
+    def settlement(self) -> bool:
+        return not SETTLEMENT_KINDS.isdisjoint(self.kind.split("/"))
 
 
 @dataclass(frozen=True)
@@ -92,8 +112,10 @@ def normalise(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """The words of a name, folded: `Lang'ata` -> ['lang', 'ata']."""
-    return _WORD.findall(text.casefold())
+    """The words of a name, folded, apostrophes (typographic ones too) dropped: `Lang'ata` -> ['langata'].
+
+    For comparing names only: the cache key (location_key) keeps its own spelling."""
+    return _WORD.findall(_APOSTROPHES.sub("", text.casefold()))
 
 
 def location_key(place: str, cluster: str) -> str:
@@ -145,15 +167,16 @@ def names_place(candidate: Candidate, place: str) -> bool:
 def choose_location(
     candidates: Sequence[Candidate], place: str, centre: tuple[float, float], cluster: str, guard_km: float
 ) -> Choice:
-    """The guard as a chooser: of the candidates that are places named like ours, the one nearest
-    the cluster's point, if within the guard radius."""
-    fitting = [c for c in candidates if not c.admin and names_place(c, place)]
+    """The guard as a chooser: of the candidates named like our place (neither an administrative
+    area nor a road), settlements first, the one nearest the cluster's point, if within the guard
+    radius."""
+    fitting = [c for c in candidates if not c.admin and not c.road and names_place(c, place)]
     if not fitting:
         if not candidates:
             return Choice("not_found")
         return Choice("not_found", detail=f"{len(candidates)} candidate(s), none a place named {place!r}")
     ranked = sorted((distance_km(centre[0], centre[1], c.lng, c.lat), i) for i, c in enumerate(fitting))
-    nearest, index = ranked[0]
+    nearest = ranked[0][0]
     if nearest > guard_km:
         return Choice(
             "rejected",
@@ -161,22 +184,27 @@ def choose_location(
             detail=f"nearest of {len(fitting)} candidate(s) {nearest:.1f} km from the {cluster} point "
             f"(guard {guard_km:g} km)",
         )
-    return Choice("ok", fitting[index], nearest)
+    _, distance, index = min((not fitting[i].settlement, d, i) for d, i in ranked if d <= guard_km)
+    return Choice("ok", fitting[index], distance)
 
 
 def choose_cluster(candidates: Sequence[Candidate]) -> Choice:
-    """One point per cluster, in Kenya: the most prominent place; an administrative area (a county
-    of that name) only when no place came back, as a coarse point is better than none."""
+    """One point per cluster, in Kenya: the most prominent place (never a road named after the
+    town); an administrative area (a county of that name) only when no place came back, as a
+    coarse point is better than none."""
     inside = [c for c in candidates if in_kenya(c.lng, c.lat)]
     if not inside:
         if not candidates:
             return Choice("not_found")
         first = candidates[0]
         return Choice("rejected", detail=f"outside Kenya ({first.lat:.4f}, {first.lng:.4f})")
-    places = [c for c in inside if not c.admin]
+    places = [c for c in inside if not c.admin and not c.road]
     if places:
         return Choice("ok", places[0])
-    return Choice("ok", inside[0], detail=f"an administrative area ({inside[0].kind}): no place of that name came back")
+    areas = [c for c in inside if c.admin]
+    if not areas:
+        return Choice("not_found", detail=f"{len(candidates)} candidate(s), only roads")
+    return Choice("ok", areas[0], detail=f"an administrative area ({areas[0].kind}): no place of that name came back")
 
 
 def distance_km(lng1: float, lat1: float, lng2: float, lat2: float) -> float:

@@ -5,7 +5,9 @@ them is the caller's rule (places.choose_*). Every request passes the run's Rate
 5xx, timeouts and connection errors are retried with growing waits, a bounded number of times,
 then reported as an 'error' outcome (never cached as final), and so is an answer with junk
 coordinates. A bad key, a disabled account or an exhausted quota stops
-the run at once with GeocoderError, and so does a provider no request could reach. The API key
+the run at once with GeocoderError, and so does a provider that answers nothing: refused
+connections or timeouts on every attempt, UNREACHABLE_STOP places in a row (a provider that only
+times out would otherwise cost each hourly run hours). The API key
 travels in the query string, so no URL is ever put into a message: errors are built from status
 codes and the host only.
 """
@@ -26,7 +28,7 @@ from fleettickets.geocode.places import Candidate, coordinate
 
 RETRIES = 4
 TIMEOUT_S = 15.0
-UNREACHABLE_STOP = 3  # places in a row that no attempt could reach: the provider is down, stop the run
+UNREACHABLE_STOP = 3  # places in a row that no attempt got an answer for: the provider is down, stop the run
 Box = tuple[float, float, float, float]  # west, south, east, north
 
 
@@ -72,9 +74,10 @@ class Provider:
         self.base = (settings.geocoder_base_url or self.default_base).rstrip("/")
         self.limiter = RateLimiter(settings.geocoder_rate)
         self.requests = 0
-        self.reached = False  # any answer at all, this run
-        self.unreachable = 0  # places in a row whose every attempt failed to connect
-        self.refused = 0  # requests in a row that failed to connect
+        self.reached = False  # any HTTP answer at all, this run
+        self.unreachable = 0  # places in a row whose every attempt went unanswered
+        self.unanswered = 0  # requests in a row that went unanswered (refused, timed out, cut off)
+        self.why: httpx.TransportError | None = None  # what happened to the last of them
         self.client = httpx.Client(timeout=TIMEOUT_S, headers={"User-Agent": "fleettickets"})
 
     def close(self) -> None:
@@ -97,7 +100,7 @@ class Provider:
         given and biased towards `near` (lng, lat) where the provider offers it."""
         path, params = self.request(query, limit, box, near)
         problem = ""
-        connected = False
+        answered = False
         for attempt in range(RETRIES + 1):
             if attempt:
                 self.limiter.sleep(self.limiter.interval * 2**attempt)  # back off: 2, 4, 8, 16 intervals
@@ -107,14 +110,11 @@ class Provider:
                 response = self.client.get(self.base + path, params=params)
             except httpx.TransportError as e:
                 problem = f"{type(e).__name__}"
-                if isinstance(e, httpx.ConnectError):
-                    self.refused += 1
-                else:  # it answered, too slowly or cut off
-                    connected = self.reached = True
-                    self.refused = 0
+                self.unanswered += 1
+                self.why = e
                 continue
-            connected = self.reached = True
-            self.unreachable = self.refused = 0
+            answered = self.reached = True
+            self.unreachable = self.unanswered = 0
             try:
                 outcome = self.read(response)
             except Junk as e:
@@ -122,18 +122,25 @@ class Provider:
             if outcome is not None:
                 return outcome
             problem = f"HTTP {response.status_code}"
-        self.unreachable = 0 if connected else self.unreachable + 1
+        self.unreachable = 0 if answered else self.unreachable + 1
         return Outcome("error", detail=f"gave up after {RETRIES + 1} attempts ({problem})")
 
     def hopeless(self, finished: bool) -> GeocoderError | None:
-        """The error that ends a run against a provider that cannot be reached: after
-        UNREACHABLE_STOP places in a row, or at the end of a run in which no request reached it."""
-        down = self.unreachable >= UNREACHABLE_STOP or (finished and not self.reached and self.refused > 0)
+        """The error that ends a run against a provider that answers nothing: after
+        UNREACHABLE_STOP places in a row, or at the end of a run in which no request got an answer."""
+        down = self.unreachable >= UNREACHABLE_STOP or (finished and not self.reached and self.unanswered > 0)
         if not down:
             return None
+        host, count = httpx.URL(self.base).host, f"{self.unanswered} request(s) in a row"
+        if isinstance(self.why, httpx.ConnectError):
+            return GeocoderError(
+                f"{self.name} could not be reached at {host}: {count} failed to connect "
+                "(check GEOCODER_BASE_URL and the network); what was resolved is kept"
+            )
+        what = f"timed out after {TIMEOUT_S:g} s" if isinstance(self.why, httpx.TimeoutException) else "were cut off"
         return GeocoderError(
-            f"{self.name} could not be reached at {httpx.URL(self.base).host}: {self.refused} request(s) in a row "
-            "failed to connect (check GEOCODER_BASE_URL and the network); what was resolved is kept"
+            f"{self.name} did not answer at {host}: {count} {what} (check the provider's status page and "
+            "the network); what was resolved is kept"
         )
 
     def stop(self, response: httpx.Response, why: str) -> GeocoderError:
