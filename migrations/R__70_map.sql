@@ -61,7 +61,9 @@ RETURNS SETOF reporting.inc_map LANGUAGE sql STABLE AS $$
 $$;
 
 -- The summary of a map call: its arguments, the tickets selected, how many have a point, their
--- positions by precision (the values present only) and the freshness of the data.
+-- positions by precision (the values present only) and the freshness of the data: the last load
+-- (import_meta) and, since byte-identical exports load nothing, the last successful check of the
+-- bucket and the newest snapshot stamp seen (feed_check, as `fleettickets status` reports them).
 CREATE OR REPLACE FUNCTION reporting.map_summary(
     p_open_only boolean, p_bbox double precision[], p_closed_within_days integer,
     p_tickets bigint, p_geocoded bigint, p_by_geo_source jsonb) RETURNS jsonb
@@ -76,8 +78,15 @@ LANGUAGE sql STABLE AS $$
                             FROM jsonb_each(p_by_geo_source) s WHERE s.value::text NOT IN ('0', 'null')),
         'freshness', (SELECT jsonb_build_object('source_key', m.source_key,
                                                 'snapshot_at', reporting.utc_text(m.snapshot_at),
-                                                'ingested_at', reporting.utc_text(m.ingested_at)) || m.metadata
-                        FROM tickets.import_meta m WHERE m.dataset = 'inc'))
+                                                'ingested_at', reporting.utc_text(m.ingested_at))
+                             || coalesce(m.metadata, '{}')
+                             || jsonb_build_object('checked_at', reporting.utc_text(c.checked_at),
+                                                   'newest_snapshot_key', c.newest_key,
+                                                   'newest_snapshot_at', reporting.utc_text(c.newest_at))
+                        FROM (VALUES ('inc')) d (dataset)
+                        LEFT JOIN tickets.import_meta m USING (dataset)
+                        LEFT JOIN tickets.feed_check c USING (dataset)
+                       WHERE m.dataset IS NOT NULL OR c.dataset IS NOT NULL))
 $$;
 
 -- One feature per geocoded ticket, ordered by ticket_id. Properties: normalized_status, cluster,

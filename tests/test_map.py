@@ -50,6 +50,11 @@ def tickets(conn: psycopg.Connection) -> None:
         "SELECT tickets.record_import('inc', 'automations/inc/2026-06-15T17-00-00.csv',"
         ' \'2026-06-15 17:00+03\', \'{"source_etag": "abc", "inserted": 3}\')'
     )
+    # later runs found byte-identical exports: nothing loaded, but the feed was checked and is live
+    conn.execute(
+        "SELECT tickets.record_check('inc', 'unchanged', 'automations/inc/2026-06-16T12-00-00.csv',"
+        " '2026-06-16 12:00+03')"
+    )
 
 
 @pytest.fixture
@@ -73,6 +78,29 @@ def test_the_dashboards_two_calls_return_the_same_features_as_before(map_conn, c
     for key in ("open_only", "tickets", "geocoded", "by_geo_source"):
         assert new["summary"][key] == old["summary"][key]
     assert new["summary"]["freshness"]["source_etag"] == "abc"
+
+
+@pytest.mark.parametrize("function", ["fn_tickets_for_map", "fn_tickets_for_map_by_position"])
+def test_freshness_has_the_last_load_the_last_check_and_the_newest_snapshot(map_conn, function):
+    freshness = one(map_conn, f"SELECT reporting.{function}()")["summary"]["freshness"]
+    checked = one(map_conn, "SELECT reporting.utc_text(now())")
+    assert freshness == {
+        "source_key": "automations/inc/2026-06-15T17-00-00.csv",  # the last load, as before
+        "snapshot_at": "2026-06-15T14:00:00Z",
+        "ingested_at": checked,
+        "source_etag": "abc",
+        "inserted": 3,
+        "checked_at": checked,  # the last successful run, which loaded nothing
+        "newest_snapshot_key": "automations/inc/2026-06-16T12-00-00.csv",
+        "newest_snapshot_at": "2026-06-16T09:00:00Z",
+    }
+
+
+def test_freshness_of_a_feed_checked_but_never_loaded(conn):
+    conn.execute("SELECT tickets.record_check('inc', 'no-snapshot', NULL, NULL)")
+    freshness = one(conn, "SELECT reporting.fn_tickets_for_map()")["summary"]["freshness"]
+    assert freshness["source_key"] is None and freshness["newest_snapshot_at"] is None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", freshness["checked_at"])
 
 
 def test_open_only_by_default_all_on_request(map_conn):
@@ -114,6 +142,7 @@ def test_the_same_bytes_in_every_session_time_zone(map_conn, function):
     stamps = re.findall(r'"\d{4}-\d\d-\d\dT[^"]*"', text)
     assert stamps and all(re.fullmatch(r'"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"', s) for s in stamps)
     assert '"snapshot_at": "2026-06-15T14:00:00Z"' in text
+    assert '"newest_snapshot_at": "2026-06-16T09:00:00Z"' in text and '"checked_at": "' in text
 
 
 def test_a_bounding_box_and_a_cap_on_closed_tickets(map_conn):
