@@ -1,5 +1,5 @@
 -- The map payloads (fn_tickets_for_map, the zoomed-out fn_tickets_for_map_by_position) and the map
--- layer they read (reporting.inc_map). Their composite types are in migration 20.
+-- layer they read (reporting.inc_map). Their composite types are in migrations 20 and 23.
 
 -- A moment as the payloads write it: UTC, whole seconds, 'Z' (never the session's offset).
 CREATE OR REPLACE FUNCTION reporting.utc_text(t timestamptz) RETURNS text
@@ -20,7 +20,8 @@ SELECT ticket_id,
        END AS hours_open,
        closed_at,
        geo_source,
-       geom
+       geom,
+       owner  -- last: CREATE OR REPLACE VIEW can only add a column at the end
   FROM tickets.inc;
 
 -- The map's arguments, checked once before any row is read: the box as a geometry and the
@@ -89,8 +90,10 @@ LANGUAGE sql STABLE AS $$
                        WHERE m.dataset IS NOT NULL OR c.dataset IS NOT NULL))
 $$;
 
--- One feature per geocoded ticket, ordered by ticket_id. Properties: normalized_status, cluster,
--- location_name, assigned_team, sla_state, hours_open, closed_at, geo_source (README: Querying).
+-- One feature per geocoded ticket, ordered by ticket_id. Properties: ticket_id (also the feature's
+-- id: GL map libraries keep a string id only as a promoteId property), normalized_status, cluster,
+-- location_name, assigned_team, owner, sla_state, hours_open, closed_at, geo_source (README: Querying).
+-- Their composite types: migration 20, the ticket properties as migration 23 redefined them.
 CREATE OR REPLACE FUNCTION reporting.fn_tickets_for_map(
     p_open_only boolean DEFAULT true,
     p_bbox double precision[] DEFAULT NULL,       -- ARRAY[west, south, east, north]
@@ -100,8 +103,8 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
         'FeatureCollection',
         coalesce(array_agg(ROW('Feature', t.ticket_id,
                                ROW('Point', ARRAY[ST_X(t.geom), ST_Y(t.geom)])::reporting.map_point,
-                               ROW(t.normalized_status, t.cluster, t.location_name, t.assigned_team, t.sla_state,
-                                   t.hours_open, reporting.utc_text(t.closed_at), t.geo_source
+                               ROW(t.ticket_id, t.normalized_status, t.cluster, t.location_name, t.assigned_team,
+                                   t.owner, t.sla_state, t.hours_open, reporting.utc_text(t.closed_at), t.geo_source
                                )::reporting.map_ticket_properties)::reporting.map_ticket_feature
                            ORDER BY t.ticket_id) FILTER (WHERE t.geom IS NOT NULL), '{}'),
         reporting.map_summary(p_open_only, p_bbox, p_closed_within_days, count(*), count(t.geom),
