@@ -43,23 +43,29 @@ END $$;
 
 -- A geocoding run stores every outcome through save_cluster / save_location; a row an operator
 -- has verified is never overwritten. p_strategy: how the answer was chosen (migration 16).
+-- An 'error' (timeout, HTTP 5xx) says nothing about the place: it never replaces an answer
+-- (ok, not_found, rejected), which keeps its point and its strategy, so an entry from an older
+-- strategy is asked again next run instead of losing its point (and its tickets their position).
+-- A real answer under the current strategy does replace it: that is what asking again is for.
+-- Both return false only when the entry is verified (the run counts those as kept).
+CREATE OR REPLACE FUNCTION tickets.outcome_replaces(p_new_status text, p_old_status text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT p_new_status <> 'error' OR p_old_status = 'error' $$;
+
 CREATE OR REPLACE FUNCTION tickets.save_cluster(
     p_cluster text, p_query text, p_provider text, p_status text, p_display_name text,
     p_lng double precision, p_lat double precision, p_detail text, p_strategy smallint) RETURNS boolean
-LANGUAGE sql AS $$
-    WITH saved AS (
-        INSERT INTO tickets.geo_clusters AS g (cluster, query, provider, status, display_name, geom, detail, strategy)
-        VALUES (p_cluster, p_query, p_provider, p_status, p_display_name,
-                ST_SetSRID(ST_MakePoint(p_lng, p_lat), 4326), p_detail, p_strategy)
-        ON CONFLICT (cluster) DO UPDATE
-            SET query = EXCLUDED.query, provider = EXCLUDED.provider, status = EXCLUDED.status,
-                display_name = EXCLUDED.display_name, geom = EXCLUDED.geom, detail = EXCLUDED.detail,
-                strategy = EXCLUDED.strategy, geocoded_at = now()
-            WHERE NOT g.verified
-        RETURNING 1
-    )
-    SELECT EXISTS (SELECT 1 FROM saved)
-$$;
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO tickets.geo_clusters AS g (cluster, query, provider, status, display_name, geom, detail, strategy)
+    VALUES (p_cluster, p_query, p_provider, p_status, p_display_name,
+            ST_SetSRID(ST_MakePoint(p_lng, p_lat), 4326), p_detail, p_strategy)
+    ON CONFLICT (cluster) DO UPDATE
+        SET query = EXCLUDED.query, provider = EXCLUDED.provider, status = EXCLUDED.status,
+            display_name = EXCLUDED.display_name, geom = EXCLUDED.geom, detail = EXCLUDED.detail,
+            strategy = EXCLUDED.strategy, geocoded_at = now()
+        WHERE NOT g.verified AND tickets.outcome_replaces(EXCLUDED.status, g.status);
+    RETURN FOUND OR NOT EXISTS (SELECT 1 FROM tickets.geo_clusters WHERE cluster = p_cluster AND verified);
+END $$;
 
 -- p_query is the entry's key ("place, cluster, kenya", the same under every strategy);
 -- p_names: every raw location_name (in p_cluster) that normalises to it.
@@ -79,8 +85,8 @@ BEGIN
         SET provider = EXCLUDED.provider, status = EXCLUDED.status, display_name = EXCLUDED.display_name,
             geom = EXCLUDED.geom, distance_km = EXCLUDED.distance_km, detail = EXCLUDED.detail,
             strategy = EXCLUDED.strategy, geocoded_at = now()
-        WHERE NOT g.verified;
-    saved := FOUND;
+        WHERE NOT g.verified AND tickets.outcome_replaces(EXCLUDED.status, g.status);
+    saved := FOUND OR NOT EXISTS (SELECT 1 FROM tickets.geo_locations WHERE query = p_query AND verified);
     PERFORM tickets.add_location_names(p_query, p_cluster, p_names);
     RETURN saved;
 END $$;

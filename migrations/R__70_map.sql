@@ -1,5 +1,5 @@
 -- The map payloads (fn_tickets_for_map, the zoomed-out fn_tickets_for_map_by_position) and the map
--- layer they read (reporting.inc_map). Their composite types are in migration 20.
+-- layer they read (reporting.inc_map). Their composite types are in migrations 20 and 23.
 
 -- A moment as the payloads write it: UTC, whole seconds, 'Z' (never the session's offset).
 CREATE OR REPLACE FUNCTION reporting.utc_text(t timestamptz) RETURNS text
@@ -20,7 +20,8 @@ SELECT ticket_id,
        END AS hours_open,
        closed_at,
        geo_source,
-       geom
+       geom,
+       owner  -- last: CREATE OR REPLACE VIEW can only add a column at the end
   FROM tickets.inc;
 
 -- The map's arguments, checked once before any row is read: the box as a geometry and the
@@ -61,7 +62,9 @@ RETURNS SETOF reporting.inc_map LANGUAGE sql STABLE AS $$
 $$;
 
 -- The summary of a map call: its arguments, the tickets selected, how many have a point, their
--- positions by precision (the values present only) and the freshness of the data.
+-- positions by precision (the values present only) and the freshness of the data: the last load
+-- (import_meta) and, since byte-identical exports load nothing, the last successful check of the
+-- bucket and the newest snapshot stamp seen (feed_check, as `fleettickets status` reports them).
 CREATE OR REPLACE FUNCTION reporting.map_summary(
     p_open_only boolean, p_bbox double precision[], p_closed_within_days integer,
     p_tickets bigint, p_geocoded bigint, p_by_geo_source jsonb) RETURNS jsonb
@@ -76,12 +79,21 @@ LANGUAGE sql STABLE AS $$
                             FROM jsonb_each(p_by_geo_source) s WHERE s.value::text NOT IN ('0', 'null')),
         'freshness', (SELECT jsonb_build_object('source_key', m.source_key,
                                                 'snapshot_at', reporting.utc_text(m.snapshot_at),
-                                                'ingested_at', reporting.utc_text(m.ingested_at)) || m.metadata
-                        FROM tickets.import_meta m WHERE m.dataset = 'inc'))
+                                                'ingested_at', reporting.utc_text(m.ingested_at))
+                             || coalesce(m.metadata, '{}')
+                             || jsonb_build_object('checked_at', reporting.utc_text(c.checked_at),
+                                                   'newest_snapshot_key', c.newest_key,
+                                                   'newest_snapshot_at', reporting.utc_text(c.newest_at))
+                        FROM (VALUES ('inc')) d (dataset)
+                        LEFT JOIN tickets.import_meta m USING (dataset)
+                        LEFT JOIN tickets.feed_check c USING (dataset)
+                       WHERE m.dataset IS NOT NULL OR c.dataset IS NOT NULL))
 $$;
 
--- One feature per geocoded ticket, ordered by ticket_id. Properties: normalized_status, cluster,
--- location_name, assigned_team, sla_state, hours_open, closed_at, geo_source (README: Querying).
+-- One feature per geocoded ticket, ordered by ticket_id. Properties: ticket_id (also the feature's
+-- id: GL map libraries keep a string id only as a promoteId property), normalized_status, cluster,
+-- location_name, assigned_team, owner, sla_state, hours_open, closed_at, geo_source (README: Querying).
+-- Their composite types: migration 20, the ticket properties as migration 23 redefined them.
 CREATE OR REPLACE FUNCTION reporting.fn_tickets_for_map(
     p_open_only boolean DEFAULT true,
     p_bbox double precision[] DEFAULT NULL,       -- ARRAY[west, south, east, north]
@@ -91,8 +103,8 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
         'FeatureCollection',
         coalesce(array_agg(ROW('Feature', t.ticket_id,
                                ROW('Point', ARRAY[ST_X(t.geom), ST_Y(t.geom)])::reporting.map_point,
-                               ROW(t.normalized_status, t.cluster, t.location_name, t.assigned_team, t.sla_state,
-                                   t.hours_open, reporting.utc_text(t.closed_at), t.geo_source
+                               ROW(t.ticket_id, t.normalized_status, t.cluster, t.location_name, t.assigned_team,
+                                   t.owner, t.sla_state, t.hours_open, reporting.utc_text(t.closed_at), t.geo_source
                                )::reporting.map_ticket_properties)::reporting.map_ticket_feature
                            ORDER BY t.ticket_id) FILTER (WHERE t.geom IS NOT NULL), '{}'),
         reporting.map_summary(p_open_only, p_bbox, p_closed_within_days, count(*), count(t.geom),

@@ -16,6 +16,7 @@ from fleettickets.cli import app
 from fleettickets.config import Settings
 from fleettickets.errors import GeocoderError
 from fleettickets.geocode import providers
+from fleettickets.geocode.places import STRATEGY
 from fleettickets.geocode.providers import RateLimiter
 from fleettickets.geocode.run import geocode_clusters, geocode_locations
 from tests.helpers import insert_ticket, quiet
@@ -392,6 +393,25 @@ def test_old_strategy_entries_are_asked_again_once_within_limit(geocoder, ticket
     assert got["T4"] == ("location", -1.2795, 36.7695)  # verified: never touched
     assert entry(tickets, "geo_locations", "lavington, nairobi west, kenya")[4] == 1
     assert "Lavington" not in geocoder.queries()
+
+
+def test_an_error_while_asking_again_keeps_the_old_point_and_asks_again_next_run(geocoder, tickets):
+    old_cache(tickets)
+    geocoder.script = [(500, {})] * 15  # three clusters, five attempts each: every one an error
+    down = geocode_clusters(settings(geocoder, tickets, rate=500), quiet(), apply=True)
+    assert down.statuses["error"] == 3 and down.verified_kept == 0
+    assert entry(tickets, "geo_clusters", "Nakuru") == ("ok", None, -0.5, 36.08, 1)  # point and strategy kept
+    assert positions(tickets)["T5"] == ("cluster", -0.5, 36.08)  # still on the map
+    geocoder.script = [(500, {})] * 15
+    down = geocode_locations(settings(geocoder, tickets, rate=500), quiet(), apply=True)
+    assert down.statuses["error"] == 3
+    assert entry(tickets, "geo_locations", "milimani, kisumu, kenya") == ("ok", None, -0.101, 34.757, 1)
+    assert entry(tickets, "geo_locations", "milimani, nakuru, kenya")[0] == "rejected"  # an answer, kept too
+    assert positions(tickets)["T6"] == ("location", -0.101, 34.757)
+    again = geocode_clusters(settings(geocoder, tickets, rate=500), quiet(), apply=True)
+    assert again.reasked == 3 and again.statuses["ok"] == 3  # the new strategy's answer replaces it
+    assert entry(tickets, "geo_clusters", "Nakuru")[0::4] == ("ok", STRATEGY)
+    assert positions(tickets)["T5"] == ("cluster", -0.303, 36.08)
 
 
 def test_migration_16_turns_cached_junk_into_errors(empty_db_url, tmp_path):

@@ -48,7 +48,9 @@ def pg_source(url: str) -> str:
 def gis_db(db_url) -> str:
     with psycopg.connect(db_url, autocommit=True) as c:
         add_cluster(c, "C1", 36.78, -1.31)
-        insert_ticket(c, "O1", is_actionable="true", cluster="C1", created_at_service="2026-06-15 08:00")
+        insert_ticket(
+            c, "O1", is_actionable="true", cluster="C1", created_at_service="2026-06-15 08:00", owner="J. Mwangi"
+        )
         insert_ticket(c, "O2", is_actionable="true", latitude="-1.29", longitude="36.80")
         insert_ticket(c, "C9", is_actionable="false", cluster="C1", closed_at=eat_text(one(c, "SELECT now()")))
         insert_ticket(c, "N1", is_actionable="true", cluster="Nowhere")
@@ -104,5 +106,6 @@ def test_gdal_reads_the_map_payload_as_geojson_with_typed_fields(gis_db, tmp_pat
     assert f"Feature Count: {features}" in result.stdout
     if function == "fn_tickets_for_map":
         assert "hours_open: Real" in result.stdout and "closed_at: DateTime" in result.stdout
+        assert "ticket_id: String" in result.stdout and "owner: String" in result.stdout
     else:
         assert "tickets: Integer" in result.stdout and "ticket_ids: StringList" in result.stdout

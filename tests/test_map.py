@@ -19,10 +19,12 @@ from tests.helpers import add_cluster, eat_text, insert_ticket, one
 NOW = datetime.now(UTC)
 ZONES = ("UTC", "Africa/Nairobi", "America/Santiago", "Asia/Beirut", "Pacific/Kiritimati")
 PROPERTIES = {
+    "ticket_id",
     "normalized_status",
     "cluster",
     "location_name",
     "assigned_team",
+    "owner",
     "sla_state",
     "hours_open",
     "closed_at",
@@ -38,7 +40,15 @@ def tickets(conn: psycopg.Connection) -> None:
     """Open tickets in every SLA state, closed ones recent and old, one unplaced, one without a status."""
     add_cluster(conn, "C1", 36.78, -1.31)
     add_cluster(conn, "C2", 37.00, -1.00)
-    insert_ticket(conn, "O1", is_actionable="true", cluster="C1", created_at_service=ago(10), assigned_team="Alpha")
+    insert_ticket(
+        conn,
+        "O1",
+        is_actionable="true",
+        cluster="C1",
+        created_at_service=ago(10),
+        assigned_team="Alpha",
+        owner="J. Otieno",
+    )
     insert_ticket(conn, "O2", is_actionable="true", latitude="-1.29", longitude="36.80", created_at_service=ago(40))
     insert_ticket(conn, "O3", is_actionable="true", cluster="C2", first_seen_at=ago(50), normalized_status="pending")
     insert_ticket(conn, "O4", is_actionable="true", cluster="C1")  # no clock at all: unknown
@@ -49,6 +59,11 @@ def tickets(conn: psycopg.Connection) -> None:
     conn.execute(
         "SELECT tickets.record_import('inc', 'automations/inc/2026-06-15T17-00-00.csv',"
         ' \'2026-06-15 17:00+03\', \'{"source_etag": "abc", "inserted": 3}\')'
+    )
+    # later runs found byte-identical exports: nothing loaded, but the feed was checked and is live
+    conn.execute(
+        "SELECT tickets.record_check('inc', 'unchanged', 'automations/inc/2026-06-16T12-00-00.csv',"
+        " '2026-06-16 12:00+03')"
     )
 
 
@@ -73,6 +88,29 @@ def test_the_dashboards_two_calls_return_the_same_features_as_before(map_conn, c
     for key in ("open_only", "tickets", "geocoded", "by_geo_source"):
         assert new["summary"][key] == old["summary"][key]
     assert new["summary"]["freshness"]["source_etag"] == "abc"
+
+
+@pytest.mark.parametrize("function", ["fn_tickets_for_map", "fn_tickets_for_map_by_position"])
+def test_freshness_has_the_last_load_the_last_check_and_the_newest_snapshot(map_conn, function):
+    freshness = one(map_conn, f"SELECT reporting.{function}()")["summary"]["freshness"]
+    checked = one(map_conn, "SELECT reporting.utc_text(now())")
+    assert freshness == {
+        "source_key": "automations/inc/2026-06-15T17-00-00.csv",  # the last load, as before
+        "snapshot_at": "2026-06-15T14:00:00Z",
+        "ingested_at": checked,
+        "source_etag": "abc",
+        "inserted": 3,
+        "checked_at": checked,  # the last successful run, which loaded nothing
+        "newest_snapshot_key": "automations/inc/2026-06-16T12-00-00.csv",
+        "newest_snapshot_at": "2026-06-16T09:00:00Z",
+    }
+
+
+def test_freshness_of_a_feed_checked_but_never_loaded(conn):
+    conn.execute("SELECT tickets.record_check('inc', 'no-snapshot', NULL, NULL)")
+    freshness = one(conn, "SELECT reporting.fn_tickets_for_map()")["summary"]["freshness"]
+    assert freshness["source_key"] is None and freshness["newest_snapshot_at"] is None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", freshness["checked_at"])
 
 
 def test_open_only_by_default_all_on_request(map_conn):
@@ -101,6 +139,20 @@ def test_properties_are_the_listed_typed_columns(map_conn):
     assert by_id["C1"]["closed_at"] == closed and by_id["O1"]["closed_at"] is None
     assert by_id["O1"]["assigned_team"] == "Alpha" and by_id["O1"]["geo_source"] == "cluster"
     assert by_id["O2"]["geo_source"] == "feed" and by_id["O3"]["normalized_status"] == "pending"
+    assert by_id["O1"]["owner"] == "J. Otieno" and by_id["O2"]["owner"] is None
+
+
+def test_ticket_id_is_a_property_too_and_first_in_the_type(map_conn):
+    payload = one(map_conn, "SELECT reporting.fn_tickets_for_map(p_open_only := false)")
+    assert all(f["properties"]["ticket_id"] == f["id"] for f in payload["features"])  # a GL promoteId
+    attributes = [
+        r[0]
+        for r in map_conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'reporting.map_ticket_properties'::regclass"
+            " AND attnum > 0 ORDER BY attnum"
+        )
+    ]
+    assert attributes[:1] == ["ticket_id"] and set(attributes) == PROPERTIES
 
 
 @pytest.mark.parametrize("function", ["fn_tickets_for_map", "fn_tickets_for_map_by_position"])
@@ -114,6 +166,7 @@ def test_the_same_bytes_in_every_session_time_zone(map_conn, function):
     stamps = re.findall(r'"\d{4}-\d\d-\d\dT[^"]*"', text)
     assert stamps and all(re.fullmatch(r'"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"', s) for s in stamps)
     assert '"snapshot_at": "2026-06-15T14:00:00Z"' in text
+    assert '"newest_snapshot_at": "2026-06-16T09:00:00Z"' in text and '"checked_at": "' in text
 
 
 def test_a_bounding_box_and_a_cap_on_closed_tickets(map_conn):
@@ -212,10 +265,12 @@ def test_the_properties_read_back_typed_in_polars(map_conn):
     payload = one(map_conn, "SELECT reporting.fn_tickets_for_map(p_open_only := false)::text")
     properties = json.dumps([f["properties"] for f in json.loads(payload)["features"]])
     schema = {
+        "ticket_id": pl.String,
         "normalized_status": pl.String,
         "cluster": pl.String,
         "location_name": pl.String,
         "assigned_team": pl.String,
+        "owner": pl.String,
         "sla_state": pl.String,
         "hours_open": pl.Float64,
         "closed_at": pl.Datetime("us", "UTC"),
