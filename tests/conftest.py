@@ -44,8 +44,8 @@ CONTRACT_NAMES = (
 )
 
 
-# The local HTTP servers (moto, pytest-httpserver) log every request line, query string (and so
-# a geocoder key) included: keep them quiet.
+# moto's server (werkzeug) logs every request line, query string included: keep it quiet (the
+# stand-in geocoder, which sees the key, logs nothing).
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
