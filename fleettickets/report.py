@@ -62,7 +62,12 @@ class Reporter:
         self, out: TextIO | None = None, *, interactive: bool | None = None, plain_interval: float = 30.0
     ) -> None:
         self.out = out or sys.stdout
-        self.interactive = self.out.isatty() if interactive is None else interactive
+        if interactive is None:
+            # A bar only where rich draws one: a terminal that is not TERM=dumb (there rich draws
+            # nothing, so the plain lines stand in).
+            console = Console(file=self.out)
+            interactive = console.is_terminal and not console.is_dumb_terminal
+        self.interactive = interactive
         self.plain_interval = plain_interval
 
     def step(self, message: str) -> None:

@@ -26,7 +26,8 @@ def read_all(fd: int) -> str:
     return b"".join(chunks).decode()
 
 
-def test_on_a_terminal_progress_is_a_bar_that_clears_itself():
+def test_on_a_terminal_progress_is_a_bar_that_clears_itself(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm-256color")
     master, slave = pty.openpty()
     try:
         with os.fdopen(slave, "w", encoding="utf-8") as terminal:
@@ -43,6 +44,17 @@ def test_on_a_terminal_progress_is_a_bar_that_clears_itself():
     assert "reading snap.csv:" not in shown  # not the plain line
     # the cursor is hidden while the bar draws, then the bar's line is erased before the next step
     assert shown.startswith("\x1b[?25l") and shown.endswith("\x1b[?25h\r\x1b[1A\x1b[2Kcleaned snap.csv\r\n")
+
+
+def test_a_dumb_terminal_gets_the_plain_lines(monkeypatch):
+    """TERM=dumb (an editor's shell, a CI log viewer): rich would draw no bar, so nothing would show."""
+    monkeypatch.setenv("TERM", "dumb")
+    master, slave = pty.openpty()
+    try:
+        with os.fdopen(slave, "w", encoding="utf-8") as terminal:
+            assert not Reporter(terminal).interactive
+    finally:
+        os.close(master)
 
 
 def test_off_a_terminal_progress_is_a_plain_line_at_most_every_interval(monkeypatch):
