@@ -221,7 +221,7 @@ def geocode_locations_command(
     retry_failed: RetryFailed = False,
     guard_km: Annotated[
         float, typer.Option("--guard-km", min=0.1, help="Search box and guard: no point farther from the cluster's.")
-    ] = (GUARD_KM),
+    ] = GUARD_KM,
 ) -> None:
     """Precise points for actionable tickets: one request per distinct place, its words alone in a
     box around the cluster point; the nearest candidate named like the place, within the guard."""

@@ -186,11 +186,11 @@ def read_status(conn: psycopg.Connection, migrations: list[Migration]) -> Migrat
             else:
                 status.changed.append(migration.script)
     applied_versions = {row[0] for row in rows if not row[1]}
-    if applied_versions:
-        top = max(applied_versions)
+    top = max(applied_versions, default=None)
+    if top is not None:
         status.highest = by_version[top].script if top in by_version else str(top)
     status.pending = [m for m in by_version.values() if m.version not in applied_versions]
-    status.out_of_order = [m.script for m in status.pending if applied_versions and m.version < max(applied_versions)]
+    status.out_of_order = [m.script for m in status.pending if top is not None and m.version < top]
     if status.future:
         # A newer release migrated this database (a rolled-back image, or the old container during
         # a deploy): its definitions are newer than these files, so nothing here is pending, and a

@@ -4,11 +4,11 @@ A place is asked for by its words alone, restricted to a box around its cluster'
 guard radius each way) with several candidates back; the guard then chooses (places.choose_*).
 Each distinct place is asked at most once per run and, once answered, never again: the answer
 is cached in the gazetteer and cache hits never wait on the rate limiter. An 'error' is not final
-(the next run asks again) and never replaces a stored answer (tickets.outcome_replaces); 'not_found'
-is re-asked only with
---retry-failed; an unverified entry decided under an older strategy is asked again once. Every
-answer is committed as it comes, and the tickets of the clusters touched are re-resolved at the
-end, even when the run is interrupted or stopped by the provider.
+(the next run asks again) and never replaces a stored answer (tickets.outcome_replaces);
+'not_found' is re-asked only with --retry-failed; an unverified entry decided under an older
+strategy is asked again once. Every answer is committed as it comes, and the tickets of the
+clusters touched are re-resolved at the end, even when the run is interrupted or stopped by the
+provider.
 """
 
 from __future__ import annotations
