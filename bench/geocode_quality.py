@@ -293,10 +293,9 @@ def main() -> None:
                     named = {t.place for t in tickets}
                     extras["actionable tickets"] = f"{len(tickets):,} at {len({(t.cluster, t.place) for t in tickets})}"
                     extras["actionable tickets"] += f" places; ambiguous names {len(named & ambiguous)}"
+                    unmapped = sum((t.cluster, t.place) in UNMAPPED for t in tickets) / len(tickets)
                     extras["unmapped share (ceiling)"] = (
-                        f"{sum((t.cluster, t.place) in UNMAPPED for t in tickets) / len(tickets):.1%} of tickets "
-                        f"are at places no map knows: at most "
-                        f"{1 - sum((t.cluster, t.place) in UNMAPPED for t in tickets) / len(tickets):.1%}"
+                        f"{unmapped:.1%} of tickets are at places no map knows: at most {1 - unmapped:.1%}"
                     )
     measures = list(results["locationiq"]["old"])
     width = max(map(len, measures)) + 2

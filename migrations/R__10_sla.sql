@@ -7,6 +7,11 @@
 CREATE OR REPLACE FUNCTION tickets.sla_clock(created_at_service timestamptz, first_seen_at timestamptz)
 RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT coalesce(created_at_service, first_seen_at) $$;
 
+-- Hours from `since` to now, unrounded (each reader rounds to its own precision): the open ticket's
+-- age here and on the map, the pipeline's ages in reporting.fn_pipeline_status.
+CREATE OR REPLACE FUNCTION tickets.hours_since(since timestamptz) RETURNS numeric
+LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT (extract(epoch FROM now() - since) / 3600)::numeric $$;
+
 -- The contract's limit: a ticket open this long from its clock is breached.
 CREATE OR REPLACE FUNCTION tickets.sla_limit() RETURNS interval
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT interval '48 hours' $$;
@@ -41,8 +46,7 @@ SELECT ticket_id,
        tickets.sla_clock(created_at_service, first_seen_at) AS sla_clock_start,
        CASE WHEN created_at_service IS NOT NULL THEN 'created_at_service'
             WHEN first_seen_at IS NOT NULL THEN 'first_seen_at' END AS sla_clock_source,
-       round((extract(epoch FROM now() - tickets.sla_clock(created_at_service, first_seen_at)) / 3600)::numeric, 2)
-           AS hours_open,
+       round(tickets.hours_since(tickets.sla_clock(created_at_service, first_seen_at)), 2) AS hours_open,
        tickets.sla_state_at(tickets.sla_clock(created_at_service, first_seen_at), now()) AS sla_state,
        sla_status AS source_sla_status,
        geo_source,

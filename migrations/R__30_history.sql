@@ -1,6 +1,14 @@
 -- History: the events the ingest writes for each change, the daily backlog built from them, and
 -- the replay of archived snapshots (fleettickets history rebuild).
 
+-- EAT day -> the instant it starts.
+CREATE OR REPLACE FUNCTION reporting.eat_day_start(d date) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT d::timestamp AT TIME ZONE 'Africa/Nairobi' $$;
+
+-- The EAT days p_from..p_to, in order, in any session time zone.
+CREATE OR REPLACE FUNCTION reporting.days(p_from date, p_to date) RETURNS SETOF date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT p_from + n FROM generate_series(0, p_to - p_from) n $$;
+
 -- The keys whose value differs from old to new (a key gone from new reads as null).
 CREATE OR REPLACE FUNCTION tickets.jsonb_changes(old jsonb, new jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$

@@ -1,15 +1,8 @@
 -- Analytics for dashboards (each over EAT days p_from..p_to): `fleettickets report NAME` prints
 -- these. Every day series is built by date arithmetic (reporting.days): generate_series(date, date,
 -- interval) resolves to timestamptz in the session's time zone, so where a DST change falls at
--- midnight or a day was skipped, a day went missing or came twice.
-
--- EAT day -> the instant it starts.
-CREATE OR REPLACE FUNCTION reporting.eat_day_start(d date) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT d::timestamp AT TIME ZONE 'Africa/Nairobi' $$;
-
--- The EAT days p_from..p_to, in order, in any session time zone.
-CREATE OR REPLACE FUNCTION reporting.days(p_from date, p_to date) RETURNS SETOF date
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT p_from + n FROM generate_series(0, p_to - p_from) n $$;
+-- midnight or a day was skipped, a day went missing or came twice. reporting.days and
+-- eat_day_start are defined in R__30_history.sql, whose daily backlog uses them first.
 
 -- Creations (by the SLA clock) and closures per EAT day.
 CREATE OR REPLACE FUNCTION reporting.fn_daily_flow(p_from date, p_to date)

@@ -16,7 +16,7 @@ SELECT ticket_id,
        assigned_team,
        reporting.sla_state(is_actionable, tickets.sla_clock(created_at_service, first_seen_at)) AS sla_state,
        CASE WHEN is_actionable THEN
-           round((extract(epoch FROM now() - tickets.sla_clock(created_at_service, first_seen_at)) / 3600)::numeric, 1)
+           round(tickets.hours_since(tickets.sla_clock(created_at_service, first_seen_at)), 1)
        END AS hours_open,
        closed_at,
        geo_source,
@@ -38,8 +38,8 @@ BEGIN
         RETURN;
     END IF;
     IF cardinality(p_bbox) <> 4 OR array_position(p_bbox, NULL) IS NOT NULL
-       OR NOT (p_bbox[1] BETWEEN -180 AND 180 AND p_bbox[3] BETWEEN -180 AND 180
-               AND p_bbox[2] BETWEEN -90 AND 90 AND p_bbox[4] BETWEEN -90 AND 90)
+       OR NOT (tickets.is_position(ST_MakePoint(p_bbox[1], p_bbox[2]))
+               AND tickets.is_position(ST_MakePoint(p_bbox[3], p_bbox[4])))
        OR p_bbox[1] > p_bbox[3] OR p_bbox[2] > p_bbox[4] THEN
         RAISE EXCEPTION 'p_bbox must be ARRAY[west, south, east, north] in degrees, not %', p_bbox;
     END IF;

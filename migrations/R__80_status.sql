@@ -5,17 +5,14 @@ CREATE OR REPLACE FUNCTION reporting.fn_pipeline_status() RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'last_check', (SELECT jsonb_build_object('checked_at', c.checked_at, 'outcome', c.outcome,
-                                                 'age_hours', round((extract(epoch FROM now() - c.checked_at)
-                                                                     / 3600)::numeric, 2))
+                                                 'age_hours', round(tickets.hours_since(c.checked_at), 2))
                          FROM tickets.feed_check c WHERE c.dataset = 'inc' AND c.checked_at IS NOT NULL),
         'newest_snapshot', (SELECT jsonb_build_object('key', c.newest_key, 'snapshot_at', c.newest_at,
-                                                      'age_hours', round((extract(epoch FROM now() - c.newest_at)
-                                                                          / 3600)::numeric, 2))
+                                                      'age_hours', round(tickets.hours_since(c.newest_at), 2))
                               FROM tickets.feed_check c WHERE c.dataset = 'inc' AND c.newest_at IS NOT NULL),
         'last_ingest', (SELECT jsonb_build_object('source_key', m.source_key, 'snapshot_at', m.snapshot_at,
                                                   'ingested_at', m.ingested_at,
-                                                  'age_hours', round((extract(epoch FROM now() - m.ingested_at)
-                                                                      / 3600)::numeric, 2)) || m.metadata
+                                                  'age_hours', round(tickets.hours_since(m.ingested_at), 2)) || m.metadata
                           FROM tickets.import_meta m WHERE m.dataset = 'inc'),
         'tickets', (SELECT jsonb_build_object('total', count(*),
                                               'open', count(*) FILTER (WHERE is_actionable),
