@@ -46,3 +46,13 @@ ensure_venv() {
     pip_install -e "$ROOT[test]"
     rm -f "$ROOT"/.venv/.installed-* && touch "$stamp"
 }
+
+# The Debian mirror apt already uses (the first uncommented one that is not the security archive),
+# for debootstrap (scripts/fresh-machine-check, scripts/docker-check).
+debian_mirror() {
+    local mirror
+    mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
+        | sed 's/#.*//' | grep -o -E 'https?://[^ ]+/debian/?' | grep -v security | head -n1 || true)
+    mirror="${mirror:-http://deb.debian.org/debian}"
+    echo "${mirror%/}"
+}
