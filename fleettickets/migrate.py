@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from fleettickets import db
+from fleettickets import catalog, db
 from fleettickets.errors import DatabaseError, MigrationBusy, MigrationError
 from fleettickets.report import Reporter
 
@@ -159,6 +159,7 @@ def discover(directory: Path | None = None) -> list[Migration]:
 
 
 def read_status(conn: psycopg.Connection, migrations: list[Migration]) -> MigrationStatus:
+    refuse_unadopted(conn)
     status = MigrationStatus()
     if conn.execute("SELECT to_regclass('tickets.schema_migrations')").fetchone()[0] is None:
         status.pending = list(migrations)
@@ -214,47 +215,64 @@ def _has_type_column(conn: psycopg.Connection) -> bool:
 
 def migrate(url: str, reporter: Reporter, directory: Path | None = None) -> MigrateResult:
     migrations = discover(directory)
-    result = MigrateResult()
     with db.connect(url, autocommit=True) as conn, _migrate_lock(conn), _one_line(conn):
-        conn.execute(LEDGER_DDL)
-        status = read_status(conn, migrations)
-        if status.changed:
-            raise MigrationError(
-                f"applied migration {status.changed[0]} has been edited since it ran (checksum mismatch): "
-                "restore it and put the change in a new migration file"
-            )
-        if status.missing:
-            raise MigrationError(
-                f"the database has applied {status.missing[0]}, which is not in {migrations[0].path.parent}: "
-                "was it deleted? restore it"
-            )
-        if status.out_of_order:
-            raise MigrationError(
-                f"{status.out_of_order[0]} is numbered below {status.highest}, which is already applied: "
-                "out-of-order migrations are refused; renumber it above the highest applied one"
-            )
-        if status.future:
-            reporter.step(
-                f"the database is ahead of this release (it has applied {status.future[-1]}): nothing to apply"
-            )
-            return result
-        for migration in status.superseded:
-            conn.execute(
-                "UPDATE tickets.schema_migrations SET checksum = %s WHERE version = %s",
-                (migration.checksum(), migration.version),
-            )
-            reporter.step(f"recorded the reviewed edit of {migration.script}")
-        result.already_applied = len(status.applied)
-        versioned = [m for m in status.pending if not m.repeatable]
-        for migration in versioned:
+        refuse_unadopted(conn)
+        return apply_all(conn, migrations, reporter)
+
+
+def refuse_unadopted(conn: psycopg.Connection) -> None:
+    """A tickets schema with tables but no ledger of ours is another loader's (Flyway's baseline
+    check): it is never migrated silently."""
+    found = catalog.not_ours(conn)
+    if found:
+        raise MigrationError(
+            f"the database holds {found}: it was built by another loader, and nothing was changed; "
+            "see how fleettickets would take it over with `fleettickets migrate --adopt --dry-run`"
+        )
+
+
+def apply_all(conn: psycopg.Connection, migrations: list[Migration], reporter: Reporter) -> MigrateResult:
+    """Every pending file, in order, on `conn` (the caller holds the migration lock). On an
+    autocommit connection each file commits with its ledger row; inside a transaction (adoption)
+    each is a savepoint of it."""
+    result = MigrateResult()
+    conn.execute(LEDGER_DDL)
+    status = read_status(conn, migrations)
+    if status.changed:
+        raise MigrationError(
+            f"applied migration {status.changed[0]} has been edited since it ran (checksum mismatch): "
+            "restore it and put the change in a new migration file"
+        )
+    if status.missing:
+        raise MigrationError(
+            f"the database has applied {status.missing[0]}, which is not in {migrations[0].path.parent}: "
+            "was it deleted? restore it"
+        )
+    if status.out_of_order:
+        raise MigrationError(
+            f"{status.out_of_order[0]} is numbered below {status.highest}, which is already applied: "
+            "out-of-order migrations are refused; renumber it above the highest applied one"
+        )
+    if status.future:
+        reporter.step(f"the database is ahead of this release (it has applied {status.future[-1]}): nothing to apply")
+        return result
+    for migration in status.superseded:
+        conn.execute(
+            "UPDATE tickets.schema_migrations SET checksum = %s WHERE version = %s",
+            (migration.checksum(), migration.version),
+        )
+        reporter.step(f"recorded the reviewed edit of {migration.script}")
+    result.already_applied = len(status.applied)
+    versioned = [m for m in status.pending if not m.repeatable]
+    for migration in versioned:
+        _apply(conn, migration, reporter)
+        result.applied.append(migration.script)
+    # All of them, in order, when any changed: a file that drops and recreates a view whose
+    # dependants live in a later file gets them back. So does a versioned file that did so.
+    if versioned or any(m.repeatable for m in status.pending):
+        for migration in (m for m in migrations if m.repeatable):
             _apply(conn, migration, reporter)
             result.applied.append(migration.script)
-        # All of them, in order, when any changed: a file that drops and recreates a view whose
-        # dependants live in a later file gets them back. So does a versioned file that did so.
-        if versioned or any(m.repeatable for m in status.pending):
-            for migration in (m for m in migrations if m.repeatable):
-                _apply(conn, migration, reporter)
-                result.applied.append(migration.script)
     return result
 
 
@@ -292,6 +310,8 @@ def _apply(conn: psycopg.Connection, migration: Migration, reporter: Reporter) -
             f"migration {migration.script} waited over {db.LOCK_TIMEOUT_SECONDS} s for a table in use "
             "(a running ingest?) and was rolled back: it will be retried"
         ) from None
+    except psycopg.errors.DependentObjectsStillExist as e:
+        raise MigrationError(f"migration {migration.script} was rolled back: {_dependants(conn, e)}") from None
     except psycopg.Error as e:
         if conn.broken:  # the server went away, not the file's fault: worth another try
             raise DatabaseError(f"lost the database while applying {migration.script}: {db.first_line(e)}") from None
@@ -299,6 +319,16 @@ def _apply(conn: psycopg.Connection, migration: Migration, reporter: Reporter) -
             f"migration {migration.script} failed and was rolled back: {db.first_line(e)}{hint(str(e))}"
         ) from None
     reporter.step(f"applied {migration.script} ({time.monotonic() - started:.2f}s)")
+
+
+def _dependants(conn: psycopg.Connection, error: psycopg.Error) -> str:
+    """Another tenant's objects stand on what a file drops or changes: name each, and what to do.
+    Nothing of theirs is dropped for us (no CASCADE)."""
+    found = catalog.foreign_dependants(conn, ["tickets"], catalog.reporting_names(migrations_dir()))
+    if not found:
+        return db.first_line(error)
+    named = "; ".join(f"{d.dependant} depends on {d.on}" for d in found)
+    return f"{named}: ask their owner to drop them, migrate, then create them again"
 
 
 @contextmanager
