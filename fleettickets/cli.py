@@ -16,6 +16,7 @@ import typer
 from typer._click.exceptions import UsageError  # typer >= 0.26 vendors click; the tests hold this import
 from typer.core import TyperGroup
 
+from fleettickets import adopt as adoption
 from fleettickets import analytics, history, jsonout
 from fleettickets import migrate as migrations
 from fleettickets import status as pipeline_status
@@ -108,10 +109,27 @@ def migrate(
     status: Annotated[
         bool, typer.Option("--status", help="List applied and pending migrations; apply nothing.")
     ] = False,
+    adopt: Annotated[
+        bool, typer.Option("--adopt", help="Take over the database the earlier loader built (one transaction).")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --adopt: print the plan, change nothing.")] = False,
+    drop_adopted: Annotated[
+        str | None,
+        typer.Option("--drop-adopted", metavar="SCHEMA", help="Drop the earlier loader's objects an adoption kept."),
+    ] = None,
 ) -> None:
     """Apply pending SQL migrations in order (idempotent)."""
+    if dry_run and not adopt:
+        raise _fail("--dry-run goes with --adopt (a plain migrate has --status to show what is pending)", 2)
     url = load_settings().require_database()
     reporter = Reporter()
+    if adopt:
+        result = adoption.adopt(url, reporter, apply=not dry_run)
+        reporter.step(adoption.summary(result))
+        return
+    if drop_adopted:
+        adoption.drop_kept(url, drop_adopted, reporter)
+        return
     if status:
         with connect(url) as conn:
             state = migrations.read_status(conn, migrations.discover())

@@ -1,0 +1,165 @@
+"""Seed-era databases: what the earlier loader left in the field (tests/seed_era.sql), with the
+ledger in one of the shapes its run_migrations.py used, and data made on the server.
+
+    build(url, Seed(tickets=200_000, ledger="file_name", foreign_view=True))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import psycopg
+
+SEED_SQL = Path(__file__).with_name("seed_era.sql")
+SEED_FILES = (
+    "01_tickets_schema.sql",
+    "02_import_meta.sql",
+    "03_inc_columns.sql",
+    "04_inc_latlng.sql",
+    "05_inc_geography.sql",
+    "06_inc_mttr_minutes.sql",
+    "07_inc_drop_service_type.sql",
+    "08_inc_open_sla_view.sql",
+)
+LEDGERS = {
+    "file_name": "CREATE TABLE tickets.schema_migrations (filename text PRIMARY KEY, applied_at timestamptz NOT NULL"
+    " DEFAULT now())",
+    "version": "CREATE TABLE tickets.schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL"
+    " DEFAULT now())",
+}
+ETAG = '"5d41402abc4b2a76b9719d911017c592"'
+SNAPSHOT_KEY = "automations/inc/2026-12-01T07-00-00.csv"
+# The other tenant's view: dispatch's board, reading the loader's SLA view.
+FOREIGN_VIEW = """
+CREATE VIEW reporting.v_dispatch_board AS
+SELECT cluster, sla_state, count(*) AS open, max(hours_open) AS oldest_hours
+  FROM tickets.inc_open_sla GROUP BY cluster, sla_state
+"""
+
+
+@dataclass(frozen=True)
+class Seed:
+    ledger: Literal["file_name", "version", "none"] = "file_name"
+    tickets: int = 0
+    clusters: int = 20
+    locations: int = 280  # with the clusters: 300 gazetteer rows
+    crq: int = 0
+    foreign_view: bool = False
+    tenant: str | None = None  # the role that owns the foreign view (default: the builder's own)
+
+
+def build(url: str, seed: Seed) -> None:
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute(SEED_SQL.read_text(encoding="utf-8"))
+        if seed.ledger != "none":
+            c.execute(LEDGERS[seed.ledger])
+            column = "filename" if seed.ledger == "file_name" else "version"
+            for name in SEED_FILES:
+                c.execute(
+                    f"INSERT INTO tickets.schema_migrations ({column}, applied_at) VALUES (%s, now() - interval '90 days')",
+                    (name if seed.ledger == "file_name" else name[:2],),
+                )
+        if seed.tickets:
+            fill(c, seed)
+        if seed.crq:
+            c.execute(
+                "INSERT INTO tickets.crq (ticket_id, raw) SELECT 'CRQ' || g, jsonb_build_object('ticket_id', 'CRQ' || g,"
+                " 'cluster', 'Nairobi West', 'install', 'fibre') FROM generate_series(1, %s) g",
+                (seed.crq,),
+            )
+        if seed.foreign_view:
+            c.execute(FOREIGN_VIEW)
+            if seed.tenant:
+                c.execute(f"ALTER VIEW reporting.v_dispatch_board OWNER TO {seed.tenant}")
+
+
+def fill(c: psycopg.Connection, seed: Seed) -> None:
+    """Clusters around Nairobi, places within a few km of them (one in eight not found, a third
+    verified by hand), tickets spread over the places (one in five at a place the map does not know),
+    and the last load's envelope with its ETag."""
+    c.execute(
+        """
+        INSERT INTO tickets.geo_clusters (cluster, query, provider, status, display_name, geom, verified)
+        SELECT 'Cluster ' || g, 'Cluster ' || g || ', Kenya', 'locationiq', 'ok', 'Cluster ' || g || ', Kenya',
+               ST_SetSRID(ST_MakePoint(36.6 + 0.05 * g, -1.4 + 0.03 * g), 4326), g %% 3 = 0
+          FROM generate_series(1, %(clusters)s) g
+        """,
+        {"clusters": seed.clusters},
+    )
+    c.execute(
+        """
+        INSERT INTO tickets.geo_locations (query, place, cluster, provider, status, display_name, geom, distance_km,
+                                           verified)
+        SELECT 'Place ' || g || ', Cluster ' || (g %% %(clusters)s + 1) || ', Kenya', 'Place ' || g,
+               'Cluster ' || (g %% %(clusters)s + 1), 'locationiq',
+               CASE WHEN g %% 8 = 0 THEN 'not_found' ELSE 'ok' END, 'Place ' || g || ', Nairobi',
+               CASE WHEN g %% 8 <> 0 THEN
+                   ST_SetSRID(ST_MakePoint(36.6 + 0.05 * (g %% %(clusters)s + 1) + 0.01 * (g %% 5),
+                                           -1.4 + 0.03 * (g %% %(clusters)s + 1) - 0.01 * (g %% 7)), 4326) END,
+               CASE WHEN g %% 8 <> 0 THEN 1.5 END,
+               g %% 3 = 0
+          FROM generate_series(1, %(locations)s) g
+        """,
+        {"clusters": seed.clusters, "locations": seed.locations},
+    )
+    c.execute(
+        """
+        INSERT INTO tickets.inc (ticket_id, raw)
+        SELECT 'WOT' || lpad(g::text, 7, '0'),
+               jsonb_build_object(
+                   'ticket_id', 'WOT' || lpad(g::text, 7, '0'),
+                   'raw_status', 'IN PROGRESS', 'normalized_status', 'in_progress',
+                   'bucket', CASE WHEN g %% 4 = 0 THEN 'closed' ELSE 'pending' END,
+                   'is_actionable', CASE WHEN g %% 4 = 0 THEN 'false' ELSE 'true' END,
+                   'is_alarm', 'false', 'service_type', 'inc',
+                   'cluster', 'Cluster ' || (p %% %(clusters)s + 1),
+                   'region', 'nairobi',
+                   'location_name', CASE WHEN g %% 5 = 0 THEN 'NW_FDT_' || (g %% 90)
+                                         ELSE 'NW_Place ' || p || '_FDT_' || (g %% 9) END,
+                   'assigned_team', 'Team ' || (g %% 7), 'owner', 'Owner ' || (g %% 11),
+                   'sla_status', 'Compliant',
+                   'mttr', CASE WHEN g %% 4 = 0 THEN '12.5' END,
+                   'created_at_service', CASE WHEN g %% 3 <> 0 THEN
+                       to_char(timestamp '2026-11-01 08:00' + (g %% 700) * interval '1 hour', 'YYYY-MM-DD HH24:MI:SS') END,
+                   'first_seen_at',
+                       to_char(timestamp '2026-11-01 08:20' + (g %% 700) * interval '1 hour', 'YYYY-MM-DD HH24:MI:SS'),
+                   'closed_at', CASE WHEN g %% 4 = 0 THEN
+                       to_char(timestamp '2026-11-03 10:00' + (g %% 600) * interval '1 hour', 'YYYY-MM-DD HH24:MI:SS') END)
+          FROM generate_series(1, %(tickets)s) g, LATERAL (SELECT (g * 7919) %% %(locations)s + 1 AS p) pick
+        """,
+        {"clusters": seed.clusters, "locations": seed.locations, "tickets": seed.tickets},
+    )
+    c.execute(
+        "INSERT INTO tickets.import_meta (dataset, source_key, snapshot_at, ingested_at, metadata)"
+        " VALUES ('inc', %s, '2026-12-01 04:00+00', '2026-12-01 04:15+00', jsonb_build_object('source_etag', %s::text,"
+        " 'rows_read', %s::int))",
+        (SNAPSHOT_KEY, ETAG, seed.tickets),
+    )
+
+
+def catalog_and_counts(url: str) -> tuple[list[tuple], dict[str, int]]:
+    """Every object of the database and every table's row count: the same before and after a refusal."""
+    with psycopg.connect(url) as c:
+        objects = c.execute(
+            """
+            SELECT n.nspname, c.relname, c.relkind, c.oid::text, pg_get_viewdef(c.oid)
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+            UNION ALL
+            SELECT n.nspname, p.proname, 'f', p.oid::text, md5(p.prosrc)
+              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname IN ('tickets', 'reporting')
+            UNION ALL
+            SELECT nspname, '', 'n', oid::text, '' FROM pg_namespace
+            ORDER BY 1, 2, 3, 4
+            """
+        ).fetchall()
+        counts = {
+            f"{s}.{t}": c.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchone()[0]
+            for s, t in c.execute(
+                "SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('tickets', 'reporting')"
+            ).fetchall()
+        }
+    return objects, counts
