@@ -490,6 +490,12 @@ def _copy_rows(conn: psycopg.Connection, p: Plan, facts: Facts) -> None:
         )
         if table == "inc":
             conn.execute("SELECT set_config('fleettickets.geom_resolved', '', true)")
+    # boto3 gives an ETag in quotes, as S3 sends it; this package keeps it bare (bucket.py) and
+    # compares it so: the next run must see the loader's last file as unchanged.
+    conn.execute(
+        "UPDATE tickets.import_meta SET metadata = jsonb_set(metadata, '{source_etag}',"
+        " to_jsonb(btrim(metadata ->> 'source_etag', '\"'))) WHERE metadata ->> 'source_etag' LIKE '\"%\"'"
+    )
     # The loader's last load is its last check of the feed, as migration 18 took it for a
     # database that ingested before it.
     conn.execute(
@@ -553,7 +559,10 @@ def _regprocedure(conn: psycopg.Connection, oid: int) -> str:
 
 
 # Grants other roles had on the loader's schema, tables, views and map function: the same
-# privileges on the objects of the same name here (the owner's own are implicit).
+# privileges on the objects of the same name here (the owner's own are implicit). A role that read
+# a table reads what this package derives from it too: the map function reads the map layer and
+# the feed checks, not tickets.inc and tickets.import_meta alone.
+DERIVED_READS = {"inc": ("reporting", "inc_map"), "import_meta": ("tickets", "feed_check")}
 ACLS = """
 SELECT 'SCHEMA', 'tickets', NULL, a.grantee, a.privilege_type, a.is_grantable
   FROM pg_namespace n, aclexplode(n.nspacl) a WHERE n.nspname = %(kept)s AND a.grantee <> n.nspowner
@@ -581,7 +590,10 @@ def _grant_again(conn: psycopg.Connection, acls: list[tuple]) -> None:
         elif kind == "TABLE":
             if conn.execute("SELECT to_regclass(%s)", (f"{schema}.{name}",)).fetchone()[0] is None:
                 continue
-            targets = [sql.SQL("TABLE {}.{}").format(sql.Identifier(schema), sql.Identifier(name))]
+            relations = [(schema, name)]
+            if privilege == "SELECT" and name in DERIVED_READS:
+                relations.append(DERIVED_READS[name])
+            targets = [sql.SQL("TABLE {}.{}").format(sql.Identifier(s), sql.Identifier(n)) for s, n in relations]
         else:
             oids = conn.execute(
                 "SELECT oid FROM pg_proc WHERE pronamespace = 'reporting'::regnamespace AND proname = %s", (name,)

@@ -58,15 +58,16 @@ def build(url: str, seed: Seed) -> None:
             column = "filename" if seed.ledger == "file_name" else "version"
             for name in SEED_FILES:
                 c.execute(
-                    f"INSERT INTO tickets.schema_migrations ({column}, applied_at) VALUES (%s, now() - interval '90 days')",
+                    f"INSERT INTO tickets.schema_migrations ({column}, applied_at)"
+                    " VALUES (%s, now() - interval '90 days')",
                     (name if seed.ledger == "file_name" else name[:2],),
                 )
         if seed.tickets:
             fill(c, seed)
         if seed.crq:
             c.execute(
-                "INSERT INTO tickets.crq (ticket_id, raw) SELECT 'CRQ' || g, jsonb_build_object('ticket_id', 'CRQ' || g,"
-                " 'cluster', 'Nairobi West', 'install', 'fibre') FROM generate_series(1, %s) g",
+                "INSERT INTO tickets.crq (ticket_id, raw) SELECT 'CRQ' || g, jsonb_build_object('ticket_id',"
+                " 'CRQ' || g, 'cluster', 'Nairobi West', 'install', 'fibre') FROM generate_series(1, %s) g",
                 (seed.crq,),
             )
         if seed.foreign_view:
@@ -122,11 +123,13 @@ def fill(c: psycopg.Connection, seed: Seed) -> None:
                    'sla_status', 'Compliant',
                    'mttr', CASE WHEN g %% 4 = 0 THEN '12.5' END,
                    'created_at_service', CASE WHEN g %% 3 <> 0 THEN
-                       to_char(timestamp '2026-11-01 08:00' + (g %% 700) * interval '1 hour', 'YYYY-MM-DD HH24:MI:SS') END,
+                       to_char(timestamp '2026-11-01 08:00' + (g %% 700) * interval '1 hour',
+                               'YYYY-MM-DD HH24:MI:SS') END,
                    'first_seen_at',
                        to_char(timestamp '2026-11-01 08:20' + (g %% 700) * interval '1 hour', 'YYYY-MM-DD HH24:MI:SS'),
                    'closed_at', CASE WHEN g %% 4 = 0 THEN
-                       to_char(timestamp '2026-11-03 10:00' + (g %% 600) * interval '1 hour', 'YYYY-MM-DD HH24:MI:SS') END)
+                       to_char(timestamp '2026-11-03 10:00' + (g %% 600) * interval '1 hour',
+                               'YYYY-MM-DD HH24:MI:SS') END)
           FROM generate_series(1, %(tickets)s) g, LATERAL (SELECT (g * 7919) %% %(locations)s + 1 AS p) pick
         """,
         {"clusters": seed.clusters, "locations": seed.locations, "tickets": seed.tickets},
