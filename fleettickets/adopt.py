@@ -348,9 +348,9 @@ def _count(conn: psycopg.Connection, schema: str, table: str) -> int:
     return conn.execute(query).fetchone()[0]
 
 
-def kept_name(conn: psycopg.Connection, today: datetime) -> str:
+def kept_name(conn: psycopg.Connection, today: datetime, prefix: str = KEPT_PREFIX) -> str:
     """tickets_adopted_YYYYMMDD, with _2, _3 ... when that schema exists already."""
-    base = f"{KEPT_PREFIX}{today.astimezone(EAT):%Y%m%d}"
+    base = f"{prefix}{today.astimezone(EAT):%Y%m%d}"
     name, n = base, 1
     while _exists(conn, name):
         n += 1
@@ -662,12 +662,7 @@ def drop_kept(url: str, kept_in: str, reporter: Reporter) -> None:
     """Remove the schema an adoption kept, once the operator is satisfied: refused while anything
     outside it (another tenant's view, say) still depends on an object in it."""
     with db.connect(url) as conn, _locks(conn):
-        migrations.ensure_current(conn)
-        row = conn.execute("SELECT dropped_at FROM tickets.adoptions WHERE kept_in = %s", (kept_in,)).fetchone()
-        if row is None:
-            raise AdoptRefused(f"{kept_in} is not a schema kept by an adoption (see tickets.adoptions)")
-        if row[0] is not None or not _exists(conn, kept_in):
-            raise AdoptRefused(f"{kept_in} was dropped already")
+        _check_kept(conn, kept_in)
         found = catalog.foreign_dependants(conn, [kept_in], frozenset())
         if found:
             named = "; ".join(f"{d.dependant} depends on {d.on}" for d in found)
@@ -677,3 +672,95 @@ def drop_kept(url: str, kept_in: str, reporter: Reporter) -> None:
         conn.execute("UPDATE tickets.adoptions SET dropped_at = now() WHERE kept_in = %s", (kept_in,))
         conn.commit()
     reporter.step(f"dropped {kept_in}, the earlier loader's objects kept by the adoption")
+
+
+def _check_kept(conn: psycopg.Connection, kept_in: str) -> None:
+    """kept_in is the schema an adoption of this database kept, and still there."""
+    migrations.ensure_current(conn)
+    row = conn.execute("SELECT dropped_at FROM tickets.adoptions WHERE kept_in = %s", (kept_in,)).fetchone()
+    if row is None:
+        raise AdoptRefused(f"{kept_in} is not a schema kept by an adoption (see tickets.adoptions)")
+    if row[0] is not None or not _exists(conn, kept_in):
+        raise AdoptRefused(f"{kept_in} was dropped already")
+
+
+# --- the way back ---------------------------------------------------------------------------------
+
+SET_ASIDE_PREFIX = "tickets_replaced_"
+# This package's objects in `reporting`, by name, with the statement that moves each.
+OURS_IN_REPORTING = """
+SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, c.oid::regclass::text
+  FROM pg_class c
+ WHERE c.relnamespace = 'reporting'::regnamespace AND c.relname = ANY (%(names)s) AND c.relkind IN ('r', 'p', 'v', 'm')
+UNION ALL
+SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
+       p.oid::regprocedure::text
+  FROM pg_proc p WHERE p.pronamespace = 'reporting'::regnamespace AND p.proname = ANY (%(names)s)
+UNION ALL
+SELECT 'TYPE', t.oid::regtype::text
+  FROM pg_type t LEFT JOIN pg_class c ON c.oid = t.typrelid
+ WHERE t.typnamespace = 'reporting'::regnamespace AND t.typname = ANY (%(names)s)
+   AND (t.typrelid = 0 OR c.relkind = 'c') AND t.typelem = 0
+"""
+
+
+def undo(url: str, kept_in: str, reporter: Reporter) -> str:
+    """The way back: the earlier loader's objects where they were before the adoption, this package's
+    set aside whole in tickets_replaced_YYYYMMDD (what it loaded and verified since is there). One
+    transaction; refused, naming each, while another tenant's object depends on this package's
+    (but for the loader's views it re-pointed, which are handed back to the loader's tables)."""
+    with db.connect(url) as conn, _locks(conn):
+        _check_kept(conn, kept_in)
+        ours = catalog.reporting_names(migrations.migrations_dir())
+        shared = {f"tickets.{v}" for v in SHARED_VIEWS}
+        found = [
+            d
+            for d in catalog.foreign_dependants(conn, ["tickets", kept_in], ours)
+            if not d.on.startswith(f"{kept_in}.") and d.on not in shared
+        ]
+        if found:
+            named = "; ".join(f"{d.dependant} depends on {d.on}" for d in found)
+            raise AdoptRefused(f"cannot undo the adoption: {named}; nothing was changed")
+        aside = kept_name(conn, datetime.now(EAT), SET_ASIDE_PREFIX)
+        try:
+            since = _hand_back(conn, kept_in, aside, ours)
+        except psycopg.Error as e:
+            conn.rollback()
+            raise AdoptRefused(f"cannot undo the adoption: {db.first_line(e)}; nothing was changed") from None
+        conn.commit()
+    reporter.step(f"the earlier loader's objects are back in tickets and reporting ({kept_in} is gone)")
+    return (
+        f"undone: this package's objects are set aside in {aside} ({since:,} ticket(s) there);"
+        " the earlier loader's next run reloads its snapshot"
+    )
+
+
+def _hand_back(conn: psycopg.Connection, kept_in: str, aside: str, ours: frozenset[str]) -> int:
+    kept, moved = sql.Identifier(kept_in), sql.Identifier(aside)
+    tables = [t for t in catalog.tables(conn, "tickets") if t != LEDGER]
+    conn.execute(  # this package's writers wait until the commit; readers do not
+        sql.SQL("LOCK TABLE {} IN SHARE MODE").format(
+            sql.SQL(", ").join(sql.SQL("tickets.{}").format(sql.Identifier(t)) for t in tables)
+        )
+    )
+    since = _count(conn, "tickets", "inc")
+    shared = [v for v in SHARED_VIEWS if conn.execute("SELECT to_regclass(%s)", (f"{kept_in}.{v}",)).fetchone()[0]]
+    conn.execute(sql.SQL("ALTER SCHEMA tickets RENAME TO {}").format(moved))
+    path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
+    conn.execute("SELECT set_config('search_path', 'pg_catalog', true)")  # names come schema-qualified
+    objects = conn.execute(OURS_IN_REPORTING, {"names": sorted(ours)}).fetchall()
+    conn.execute("SELECT set_config('search_path', %s, true)", (path,))
+    for kind, name in objects:
+        conn.execute(sql.SQL("ALTER {} {} SET SCHEMA {}").format(sql.SQL(kind), sql.SQL(name), moved))
+    conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO tickets").format(kept))
+    for (oid,) in conn.execute(
+        "SELECT oid FROM pg_proc WHERE pronamespace = 'tickets'::regnamespace AND proname = %s", (SEED_MAP_FUNCTION,)
+    ).fetchall():
+        conn.execute(sql.SQL("ALTER FUNCTION {} SET SCHEMA reporting").format(sql.SQL(_regprocedure(conn, oid))))
+    for view in shared:  # the object a tenant's view reads gets the loader's definition back
+        name = sql.Identifier(view)
+        old_definition = _viewdef(conn, f"tickets.{view}")
+        conn.execute(sql.SQL("CREATE OR REPLACE VIEW {}.{} AS {}").format(moved, name, sql.SQL(old_definition)))
+        conn.execute(sql.SQL("DROP VIEW tickets.{}").format(name))
+        conn.execute(sql.SQL("ALTER VIEW {}.{} SET SCHEMA tickets").format(moved, name))
+    return since

@@ -117,6 +117,12 @@ def migrate(
         str | None,
         typer.Option("--drop-adopted", metavar="SCHEMA", help="Drop the earlier loader's objects an adoption kept."),
     ] = None,
+    undo_adopt: Annotated[
+        str | None,
+        typer.Option(
+            "--undo-adopt", metavar="SCHEMA", help="The way back: the earlier loader's objects kept in SCHEMA return."
+        ),
+    ] = None,
 ) -> None:
     """Apply pending SQL migrations in order (idempotent)."""
     if dry_run and not adopt:
@@ -129,6 +135,9 @@ def migrate(
         return
     if drop_adopted:
         adoption.drop_kept(url, drop_adopted, reporter)
+        return
+    if undo_adopt:
+        reporter.step(adoption.undo(url, undo_adopt, reporter))
         return
     if status:
         with connect(url) as conn:

@@ -448,6 +448,12 @@ def test_a_role_without_superuser_adopts_and_the_tenant_keeps_its_view_and_map(p
             assert c.execute("SELECT * FROM reporting.v_dispatch_board ORDER BY 1").fetchall() == board
             assert len(one(c, "SELECT reporting.fn_tickets_for_map(p_open_only := false)")["features"]) == 60
         assert migrate.migrate(as_loader, quiet()).applied == []
+
+        undone = cli(as_loader, "--undo-adopt", kept_in(as_loader))  # the way back needs no more
+        assert undone.exit_code == 0, undone.output
+        with psycopg.connect(as_tenant) as c:
+            assert c.execute("SELECT * FROM reporting.v_dispatch_board ORDER BY 1").fetchall() == board
+            assert len(one(c, "SELECT reporting.fn_tickets_for_map(p_open_only := false)")["features"]) == 60
     finally:
         databases.drop_all()
         for role in (tenant, loader):
@@ -475,6 +481,59 @@ def test_drop_adopted_waits_for_the_last_dependant_then_removes_the_kept_objects
         assert one(c, "SELECT dropped_at IS NOT NULL FROM tickets.adoptions") is True
         assert one(c, "SELECT count(*) FROM tickets.inc") == 20
     assert cli(url, "--drop-adopted", "public").exit_code == 1
+
+
+def handed_back(url: str) -> tuple[list[tuple], dict[str, int]]:
+    """The catalog and counts but for what the way back sets aside and the sessions' temp schemas."""
+    objects, counts = catalog_and_counts(url)
+    aside = ("tickets_replaced_", "pg_temp_", "pg_toast_temp_")
+    return [o for o in objects if not o[0].startswith(aside)], counts
+
+
+def test_undo_adopt_gives_the_earlier_loader_its_database_back_as_it_was(databases):
+    url = seeded(databases, Seed(tickets=60, crq=5, foreign_view=True))
+    before = handed_back(url)
+    with psycopg.connect(url) as c:
+        map_before = one(c, "SELECT reporting.fn_tickets_for_map(p_open_only := false)")
+        board = c.execute("SELECT * FROM reporting.v_dispatch_board ORDER BY 1, 2").fetchall()
+    assert cli(url, "--adopt").exit_code == 0
+    kept = kept_in(url)
+
+    result = cli(url, "--undo-adopt", kept)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"undone: this package's objects are set aside in tickets_replaced_\d{8} \(60 ", result.output)
+    assert handed_back(url) == before  # every object of the loader's, by oid and definition; every row
+    with psycopg.connect(url) as c:
+        assert one(c, "SELECT reporting.fn_tickets_for_map(p_open_only := false)") == map_before
+        assert [r[:3] for r in c.execute("SELECT * FROM reporting.v_dispatch_board ORDER BY 1, 2")] == [
+            r[:3] for r in board
+        ]
+        c.execute("DELETE FROM tickets.inc")  # the tenant's view reads the loader's table again
+        assert one(c, "SELECT count(*) FROM reporting.v_dispatch_board") == 0
+        c.rollback()
+        aside = one(c, "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, 'tickets_replaced_')")
+        assert one(c, f"SELECT count(*) FROM {aside}.inc") == 60  # this package's, kept whole
+        assert one(c, f"SELECT kept_in FROM {aside}.adoptions") == kept
+
+    refused = cli(url)  # the safety net holds again: no silent migrate of the loader's database
+    assert refused.exit_code == 1 and "--adopt" in refused.output
+    assert cli(url, "--adopt").exit_code == 0  # and the way forward is open again
+    assert cli(url, "--undo-adopt", "tickets").exit_code == 1
+
+
+def test_undo_adopt_is_refused_while_a_tenant_reads_this_packages_objects(databases):
+    url = seeded(databases, Seed(tickets=20))
+    assert cli(url, "--adopt").exit_code == 0
+    kept = kept_in(url)
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("CREATE VIEW public.v_positions AS SELECT ticket_id FROM reporting.inc_map")
+    before = catalog_and_counts(url)
+    result = cli(url, "--undo-adopt", kept)
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: cannot undo the adoption: public.v_positions depends on reporting.inc_map; nothing was changed"
+    )
+    assert catalog_and_counts(url) == before
 
 
 # --- a citizen of a shared database ---------------------------------------------------------------
