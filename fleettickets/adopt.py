@@ -438,8 +438,6 @@ def _carry_out(conn: psycopg.Connection, p: Plan, facts: Facts, reporter: Report
     built = migrations.apply_all(conn, migrations.discover(), Reporter(io.StringIO(), interactive=False))
     reporter.step(f"built this package's schema: {len(built.applied)} migration(s)")
     _copy_rows(conn, p, facts)
-    for view in p.shared_views:
-        _repoint(conn, p.kept_in, view, old_views[view])
     _grant_again(conn, old_acl)
     result.after = {t: _count(conn, "tickets", t.split(".", 1)[1]) for t in result.before if t != f"tickets.{LEDGER}"}
     result.after[f"tickets.{LEDGER}"] = result.before.get(f"tickets.{LEDGER}", 0)  # kept, and copied below
@@ -459,6 +457,10 @@ def _carry_out(conn: psycopg.Connection, p: Plan, facts: Facts, reporter: Report
         ),
     )
     conn.execute("ANALYZE tickets.inc")
+    # Last: re-pointing locks the view a tenant's view reads until the commit, so its readers wait
+    # only for the commit itself.
+    for view in p.shared_views:
+        _repoint(conn, p.kept_in, view, old_views[view])
 
 
 def _copy_rows(conn: psycopg.Connection, p: Plan, facts: Facts) -> None:
