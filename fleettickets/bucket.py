@@ -85,12 +85,30 @@ class Bucket:
             raise StoreError(f"{snapshot.key} changed after it was listed (ETag now {etag}): the next run will load it")
         return _Body(response["Body"], f"s3://{self.name}/{snapshot.key}", self.endpoint)
 
-    def archive(self, snapshot: Snapshot) -> str:
-        """Copy to processed/<name>, then delete the original; returns the new key."""
+    def archive(self, snapshot: Snapshot) -> str | None:
+        """Copy to processed/<name>, then delete the original, both only while the object is still
+        the one listed (its ETag); returns the new key, or None when it changed and was left where
+        it is for the next run to read.
+
+        Two conditions, because S3-compatible servers honour them unevenly: CopySourceIfMatch is
+        honoured by AWS S3 and MinIO, and ignored by moto 5 (the tests' server); DeleteObject's
+        If-Match by AWS S3 (since 2024) and moto 5. RustFS was not checked here. With either one
+        honoured, a rewritten object is never deleted unread: at worst (copy condition ignored)
+        processed/ holds the rewritten bytes while the original stays in place for the next run."""
         target = archive_key(snapshot.key)
+        source = {"Bucket": self.name, "Key": snapshot.key}
+        condition = {"CopySourceIfMatch": f'"{snapshot.etag}"'} if snapshot.etag else {}
         with self._errors(f"archive s3://{self.name}/{snapshot.key}"):
-            self.client.copy_object(Bucket=self.name, Key=target, CopySource={"Bucket": self.name, "Key": snapshot.key})
-            self.client.delete_object(Bucket=self.name, Key=snapshot.key)
+            try:
+                self.client.copy_object(Bucket=self.name, Key=target, CopySource=source, **condition)
+                if snapshot.etag:
+                    self.client.delete_object(Bucket=self.name, Key=snapshot.key, IfMatch=f'"{snapshot.etag}"')
+                else:
+                    self.client.delete_object(Bucket=self.name, Key=snapshot.key)
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") != "PreconditionFailed":
+                    raise
+                return None
         return target
 
 

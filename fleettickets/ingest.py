@@ -267,12 +267,15 @@ def _archive(bucket: Bucket, snapshots: list[Snapshot], reporter: Reporter) -> i
     moved = 0
     for snapshot in snapshots:
         try:
-            bucket.archive(snapshot)
+            archived = bucket.archive(snapshot)
         except StoreError as e:
             raise ArchiveError(
                 f"the data is committed, but archiving stopped after {moved} of {len(snapshots)} file(s): {e}; "
                 "the next run will skip the unchanged file and archive the rest"
             ) from None
+        if archived is None:
+            reporter.step(f"{snapshot.name} changed after it was read (no longer ETag {snapshot.etag}): left in place")
+            continue
         moved += 1
     if moved:
         reporter.step(f"archived {moved} file(s) to processed/")

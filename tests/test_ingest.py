@@ -285,6 +285,36 @@ def test_newer_file_arriving_mid_run_is_left_alone(store, db_url, monkeypatch):
     assert store.keys(INC) == [SECOND, INC + "processed/2026-06-15T07-00-00.csv"]
 
 
+def test_a_file_rewritten_between_the_read_and_the_archive_is_left_for_the_next_run(store, db_url, monkeypatch):
+    settings = store.with_db(db_url)
+    store.put(FIRST, three_tickets(WOT1={"owner": "read"}))
+    original = Bucket.archive
+    sent: list[dict] = []
+
+    def rewrite_then_archive(self, snapshot):
+        store.put(FIRST, three_tickets(WOT1={"owner": "rewritten"}))  # the exporter rewrites the key
+        self.client.meta.events.register("before-send.s3.*", lambda request, **_: sent.append(dict(request.headers)))
+        return original(self, snapshot)
+
+    monkeypatch.setattr(Bucket, "archive", rewrite_then_archive)
+    result = run(["ingest", "--from-bucket", "--apply"], store.env(db_url))
+    assert result.exit_code == 0, result.output
+    assert "2026-06-15T07-00-00.csv changed after it was read (no longer ETag " in result.stdout
+    assert "archived=0" in result.stdout.strip().splitlines()[-1]
+    assert FIRST in store.keys(INC)  # the rewritten bytes are still there, unread
+    # Both requests carry the ETag that was read; moto honours only the delete's (bucket.py).
+    etag = rows(db_url, "SELECT metadata->>'source_etag' FROM tickets.import_meta")[0][0]
+    quoted = f'"{etag}"'.encode()
+    assert [h.get("x-amz-copy-source-if-match") for h in sent if "x-amz-copy-source" in h] == [quoted]
+    assert [h.get("If-Match") for h in sent if "x-amz-copy-source" not in h] == [quoted]
+
+    monkeypatch.setattr(Bucket, "archive", original)
+    again = ingest.ingest_bucket(settings, quiet(), apply=True)
+    assert again.outcome == "ingested" and again.archived == 1
+    assert rows(db_url)[0] == ("WOT1", "rewritten")
+    assert store.keys(INC) == [INC + "processed/2026-06-15T07-00-00.csv"]
+
+
 def test_snapshot_older_than_the_last_ingested_is_archived_not_loaded(store, db_url):
     settings = store.with_db(db_url)
     store.put(SECOND, three_tickets(WOT1={"owner": "new"}))
