@@ -25,7 +25,7 @@ from fleettickets.deadline import run_deadline
 from fleettickets.errors import ArchiveError, LockHeldTooLong, RefusedFile, StoreError
 from fleettickets.load import MergeCounts, load
 from fleettickets.report import Reporter
-from fleettickets.snapshot import EAT, PREFIX, Snapshot, newest, parse_stamp
+from fleettickets.snapshot import EAT, FUTURE_TOLERANCE, PREFIX, Snapshot, in_future, newest, parse_stamp
 
 
 @dataclass
@@ -141,8 +141,9 @@ def _session(
         yield conn, holder
 
 
-def _previous(conn: psycopg.Connection | None) -> tuple[str | None, datetime | None, datetime | None]:
-    """ETag and stamp of the last successful ingest, and the newest snapshot stamp ever seen."""
+def _previous(conn: psycopg.Connection | None, now: datetime) -> tuple[str | None, datetime | None, datetime | None]:
+    """ETag and stamp of the last successful ingest, and the newest snapshot stamp ever seen. A last
+    stamp in the future (loaded before that was refused) is no reference for older-than checks."""
     if conn is None:
         return None, None, None
     row = conn.execute(
@@ -151,7 +152,8 @@ def _previous(conn: psycopg.Connection | None) -> tuple[str | None, datetime | N
         " LEFT JOIN tickets.import_meta m USING (dataset) LEFT JOIN tickets.feed_check c USING (dataset)"
     ).fetchone()
     conn.commit()
-    return row[0], row[1], row[2]
+    last_stamp = None if row[1] and in_future(row[1], now) else row[1]
+    return row[0], last_stamp, row[2]
 
 
 def _record_check(conn: psycopg.Connection, outcome: str | None, key: str | None, stamp: datetime | None) -> datetime:
@@ -160,6 +162,29 @@ def _record_check(conn: psycopg.Connection, outcome: str | None, key: str | None
     newest = conn.execute("SELECT tickets.record_check('inc', %s, %s, %s)", (outcome, key, stamp)).fetchone()[0]
     conn.commit()
     return newest
+
+
+def _record_future(conn: psycopg.Connection, snapshot: Snapshot | None) -> None:
+    """The snapshot this check refused as stamped in the future (None: there was none), for status."""
+    conn.execute(
+        "SELECT tickets.record_future('inc', %s, %s)", (snapshot.key, snapshot.stamp) if snapshot else (None, None)
+    )
+    conn.commit()
+
+
+def _future_alert(future: list[Snapshot], now: datetime) -> str | None:
+    if not future:
+        return None
+    more = f" (and {len(future) - 1} more)" if len(future) > 1 else ""
+    return (
+        f"{_ahead(future[-1].name + more, now)}: refused, not archived; the newest snapshot not in the future"
+        " was taken. Fix the exporter's clock or rename the file"
+    )
+
+
+def _ahead(name: str, now: datetime) -> str:
+    hours = FUTURE_TOLERANCE.seconds // 3600
+    return f"{name} is stamped more than {hours} h ahead of now ({now.astimezone(EAT):%Y-%m-%dT%H-%M-%S} EAT)"
 
 
 def _age_alert(stamp: datetime | None, max_age_hours: float | None, now: datetime) -> str | None:
@@ -187,31 +212,40 @@ def ingest_bucket(
     max_age_hours: float | None = None,
 ) -> IngestResult:
     started = time.monotonic()
+    now = datetime.now(UTC)
     bucket = Bucket(settings)
     source = f"s3://{bucket.name}/{PREFIX}"
     with run_deadline(settings.run_deadline_seconds), _session(settings, apply, reporter) as (conn, holder):
         if holder:
-            _, _, newest_seen = _previous(conn)
+            _, _, newest_seen = _previous(conn, now)
             result = IngestResult("locked", source)
         else:
             # Listed only under the lock: a listing taken before another run finished would name
             # files that run has since archived.
-            snapshots = bucket.list_snapshots()
+            listed = bucket.list_snapshots()
+            future = sorted((s for s in listed if in_future(s.stamp, now)), key=lambda s: s.stamp)
+            snapshots = [s for s in listed if not in_future(s.stamp, now)]
             latest = newest(snapshots)
-            reporter.step(f"listed {source}: {len(snapshots)} snapshot(s)")
-            last_etag, last_stamp, newest_seen = _previous(conn)
+            reporter.step(
+                f"listed {source}: {len(listed)} snapshot(s)"
+                + (f", {len(future)} stamped ahead of now" if future else "")
+            )
+            last_etag, last_stamp, newest_seen = _previous(conn, now)
             result, done = _ingest_newest(
                 conn, bucket, latest, snapshots, last_etag, last_stamp, apply, reporter, rejects
             )
             seen = (latest.key, latest.stamp) if latest else (None, None)
             if apply:
                 newest_seen = _record_check(conn, result.outcome, *seen)
+                _record_future(conn, future[-1] if future else None)
                 result.archived = _archive(bucket, done, reporter)
             else:
                 newest_seen = max((s for s in (seen[1], newest_seen) if s), default=None)
                 if done:
                     reporter.step(f"dry run: would archive {len(done)} file(s) to processed/")
-    result.alert = _age_alert(newest_seen, max_age_hours, datetime.now(UTC))
+            result.alert = _future_alert(future, now)
+    age = _age_alert(newest_seen, max_age_hours, now)
+    result.alert = "; ".join(a for a in (result.alert, age) if a) or None
     result.seconds = time.monotonic() - started
     return result
 
@@ -302,10 +336,16 @@ def ingest_csv(
     if not path.is_file():
         raise RefusedFile(f"{path}: no such file")
     stamp = parse_stamp(path.name)
+    now = datetime.now(UTC)
+    if stamp and in_future(stamp, now):
+        raise RefusedFile(
+            f"{_ahead(path.name, now)}: it would pass for the newest snapshot. Nothing was written;"
+            " fix the stamp in its name"
+        )
     with run_deadline(settings.run_deadline_seconds), _session(settings, apply, reporter) as (conn, holder):
         if holder:
             return IngestResult("locked", str(path), seconds=time.monotonic() - started)
-        _, last_stamp, _ = _previous(conn)
+        _, last_stamp, _ = _previous(conn, now)
         if apply and stamp and last_stamp and stamp < last_stamp and not force:
             raise RefusedFile(
                 f"{path.name} is stamped {stamp:%Y-%m-%dT%H-%M-%S} EAT, older than the last ingested snapshot "

@@ -9,6 +9,9 @@ from datetime import datetime, timedelta, timezone
 PREFIX = "automations/inc/"
 PROCESSED_PREFIX = PREFIX + "processed/"
 EAT = timezone(timedelta(hours=3), "EAT")  # Africa/Nairobi: UTC+3, no daylight saving
+# An exporter's clock a little ahead is tolerated; a stamp further ahead is a clock error or a typo,
+# and taken as the newest it would silence the freshness alarm and make every real file look old.
+FUTURE_TOLERANCE = timedelta(hours=1)
 
 # ASCII digits only: Python's \d (and int()) also take Arabic-Indic or full-width digits, which would
 # let a look-alike name pass for the newest snapshot.
@@ -50,6 +53,11 @@ def snapshot_from_key(
         return None
     stamp = parse_stamp(name)
     return Snapshot(key, stamp, etag.strip('"') if etag else etag, size) if stamp else None
+
+
+def in_future(stamp: datetime, now: datetime) -> bool:
+    """Stamped more than FUTURE_TOLERANCE ahead of `now`: never the newest snapshot, never loaded."""
+    return stamp > now + FUTURE_TOLERANCE
 
 
 def newest(snapshots: list[Snapshot]) -> Snapshot | None:

@@ -26,13 +26,20 @@ def read(conn: psycopg.Connection) -> dict[str, Any]:
 
 
 def problems(report: dict[str, Any], max_age_hours: float | None) -> list[str]:
-    """What makes the pipeline unhealthy: pending migrations, and with a limit, a feed whose newest
-    snapshot is older than that (the same measure as `ingest --max-age-hours`)."""
+    """What makes the pipeline unhealthy: pending migrations, a snapshot the last check refused as
+    stamped in the future, and with a limit, a feed whose newest snapshot is older than that (the
+    same measure as `ingest --max-age-hours`)."""
     found = [f"applied migration {name} has been edited since it ran" for name in report["migrations"]["changed"]]
     found += [f"applied migration {name} is missing from this release" for name in report["migrations"]["missing"]]
     pending = report["migrations"]["pending"]
     if pending:
         found.append(f"{len(pending)} migration(s) pending (next: {pending[0]}): run `fleettickets migrate`")
+    future = report.get("future_snapshot")
+    if future:
+        found.append(
+            f"{future['key']} is stamped {_eat(future['snapshot_at'], '%Y-%m-%dT%H-%M-%S')}, ahead of the clock:"
+            " the last check refused it; fix the exporter's clock or rename the file"
+        )
     if max_age_hours is not None:
         newest = report.get("newest_snapshot")
         if not newest:
@@ -70,6 +77,12 @@ def lines(report: dict[str, Any]) -> list[str]:
         )
     else:
         out.append("newest snap.  none seen yet")
+    future = report.get("future_snapshot")
+    if future:
+        out.append(
+            f"future snap.  {_eat(future['snapshot_at'], '%Y-%m-%dT%H-%M-%S')}: {future['key']}"
+            " (refused: stamped ahead of the clock)"
+        )
     last = report.get("last_ingest")
     if last:
         out.append(f"last load     {last['source_key']} (etag {last.get('source_etag')})")

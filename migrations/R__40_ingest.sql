@@ -104,3 +104,9 @@ LANGUAGE sql AS $$
             newest_at = greatest(f.newest_at, p_stamp)
     RETURNING newest_at
 $$;
+
+-- The snapshot a check refused as stamped in the future (NULLs: none), for the status document.
+CREATE OR REPLACE FUNCTION tickets.record_future(p_dataset text, p_key text, p_stamp timestamptz) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE tickets.feed_check SET future_key = p_key, future_at = p_stamp WHERE dataset = p_dataset
+$$;

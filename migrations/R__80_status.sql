@@ -10,6 +10,8 @@ LANGUAGE sql STABLE AS $$
         'newest_snapshot', (SELECT jsonb_build_object('key', c.newest_key, 'snapshot_at', c.newest_at,
                                                       'age_hours', round(tickets.hours_since(c.newest_at), 2))
                               FROM tickets.feed_check c WHERE c.dataset = 'inc' AND c.newest_at IS NOT NULL),
+        'future_snapshot', (SELECT jsonb_build_object('key', c.future_key, 'snapshot_at', c.future_at)
+                              FROM tickets.feed_check c WHERE c.dataset = 'inc' AND c.future_at IS NOT NULL),
         'last_ingest', (SELECT jsonb_build_object('source_key', m.source_key, 'snapshot_at', m.snapshot_at,
                                                   'ingested_at', m.ingested_at,
                                                   'age_hours', round(tickets.hours_since(m.ingested_at), 2)) || m.metadata

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
-from fleettickets.snapshot import EAT, Snapshot, archive_key, newest, parse_stamp, snapshot_from_key
+from fleettickets.snapshot import EAT, Snapshot, archive_key, in_future, newest, parse_stamp, snapshot_from_key
 
 
 @pytest.mark.parametrize(
@@ -66,3 +66,22 @@ def test_archive_key():
     assert Snapshot("automations/inc/2026-06-15T17-00-00.csv", parse_stamp("2026-06-15T17-00-00.csv")).name == (
         "2026-06-15T17-00-00.csv"
     )
+
+
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=EAT)
+
+
+@pytest.mark.parametrize(
+    ("name", "ahead"),
+    [
+        ("2026-06-15T12-00-00.csv", False),  # now
+        ("2026-06-15T13-00-00.csv", False),  # an exporter's clock an hour fast: tolerated
+        ("2026-06-15T13-00-01.csv", True),
+        ("2026-06-16T12-00-00.csv", True),  # a day ahead
+        ("2062-06-15T12-00-00.csv", True),  # a typo in the year
+        ("2026-06-14T12-00-00.csv", False),
+    ],
+)
+def test_a_stamp_more_than_an_hour_ahead_is_in_the_future(name, ahead):
+    assert in_future(parse_stamp(name), NOW) is ahead
+    assert in_future(parse_stamp(name), NOW.astimezone(UTC)) is ahead  # the same moment in UTC
