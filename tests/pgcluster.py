@@ -8,7 +8,8 @@ free loopback port, no Unix socket, scram-sha-256 for every connection with a ge
 password kept in DIR/password (0600): the password paths run exactly as in production. As
 root, the server runs as the `postgres` user (initdb refuses root); when that user cannot reach
 DIR (a clone under /root), the data lives in its home and DIR/data is a symlink to it.
-A cluster left running by an earlier run is reused. Standard library only, so that `down`
+A cluster left running by an earlier run is reused; one recorded but not answering (a reboot, a
+killed server, a new network namespace) is started again, or made anew. Standard library only, so that `down`
 works without the virtualenv.
 """
 
@@ -91,9 +92,27 @@ class Cluster:
             yield
 
     def running(self) -> bool:
-        return (self.data / "postmaster.pid").exists() and self._run(
-            str(PG_BIN / "pg_ctl"), "status", "-D", str(self.data)
-        ).returncode == 0
+        return self._postmaster() is not None
+
+    def _postmaster(self) -> int | None:
+        """The pid in postmaster.pid when that process is this cluster's server (its working
+        directory is the data directory), else None: the pid a server left when it died (a reboot,
+        a container restart, a kill) may be another process's now, which must not be signalled."""
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+            return pid if Path(f"/proc/{pid}/cwd").resolve(strict=True) == self.data else None
+        except (OSError, ValueError):
+            return None
+
+    def _answering(self) -> bool:
+        """The server accepts connections here, on its recorded port: a server started in another
+        network namespace runs, but is not reachable from this one."""
+        port_file = self.dir / "port"
+        if not port_file.exists():
+            return False
+        port = port_file.read_text().strip()
+        ready = self._run(str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", port, "-t", "5")
+        return ready.returncode == 0
 
     def up(self) -> str:
         """The superuser's URL (with its password) to the running cluster, made and started as needed."""
@@ -105,8 +124,8 @@ class Cluster:
             self._retire_trust_cluster()
             if not (self.dir / "password").exists() or not (self.data / "PG_VERSION").exists():
                 self._create()
-            if not self.running():
-                self._start()
+            if not (self.running() and self._answering()):
+                self._start_again()
             port = (self.dir / "port").read_text().strip()
             password = (self.dir / "password").read_text().strip()
         return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{port}/postgres"
@@ -159,6 +178,24 @@ class Cluster:
             raise ClusterError(f"initdb failed in {data}: {last_line(initdb.stderr)}")
         with open(data / "postgresql.conf", "a") as conf:
             conf.write("\n# the throwaway cluster's own settings (tests/pgcluster.py)\ninclude 'fleettickets.conf'\n")
+
+    def _start_again(self) -> None:
+        """Start a cluster that is recorded but not answering: stop its server first if it runs
+        unreachable from here, drop a postmaster.pid its dead server left, and make the cluster
+        anew (throwaway data) if it still does not start."""
+        if self.running():
+            print(f"the cluster in {self.dir} runs but does not answer here: restarting it", file=sys.stderr)
+            self._stop()
+        else:
+            # Left by a server that is gone; PostgreSQL would refuse to start while that pid is alive.
+            (self.data / "postmaster.pid").unlink(missing_ok=True)
+        try:
+            self._start()
+        except ClusterError as e:
+            print(f"{e}; making the cluster anew", file=sys.stderr)
+            self._remove_data()
+            self._create()
+            self._start()
 
     def _start(self) -> None:
         """On the port it had, when that is still free (stable URLs), else on a new free one."""
