@@ -13,13 +13,20 @@ import psycopg
 
 from tests.helpers import add_cluster, insert_ticket
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+# Where the README's Querying section sends the reader for the rest: its SQL runs as pasted too.
+QUERYING_DOCS = (REPO / "docs" / "querying.md", REPO / "docs" / "replacing-the-earlier-loader.md")
 
 
 def querying_sql() -> str:
-    """Every sql block of the Querying section (up to the next top-level heading)."""
+    """Every sql block of the README's Querying section (up to the next top-level heading) and of
+    the docs it links for more."""
     section = README.read_text().split("## Querying\n", 1)[1].split("\n## ", 1)[0]
-    return "\n".join(re.findall(r"```sql\n(.*?)```", section, re.S))
+    for doc in QUERYING_DOCS:
+        assert f"docs/{doc.name}" in README.read_text(), doc.name  # still linked from the README
+    texts = [section, *(doc.read_text() for doc in QUERYING_DOCS)]
+    return "\n".join(block for text in texts for block in re.findall(r"```sql\n(.*?)```", text, re.S))
 
 
 def test_the_readme_queries_run_as_pasted(db_url):
