@@ -84,7 +84,7 @@ BEGIN
     ON CONFLICT (query) DO UPDATE
         SET provider = EXCLUDED.provider, status = EXCLUDED.status, display_name = EXCLUDED.display_name,
             geom = EXCLUDED.geom, distance_km = EXCLUDED.distance_km, detail = EXCLUDED.detail,
-            strategy = EXCLUDED.strategy, geocoded_at = now()
+            strategy = EXCLUDED.strategy, match_of = NULL, geocoded_at = now()
         WHERE NOT g.verified AND tickets.outcome_replaces(EXCLUDED.status, g.status);
     saved := FOUND OR NOT EXISTS (SELECT 1 FROM tickets.geo_locations WHERE query = p_query AND verified);
     PERFORM tickets.add_location_names(p_query, p_cluster, p_names);
@@ -97,6 +97,47 @@ LANGUAGE sql AS $$
     SELECT DISTINCT n, p_cluster, p_query FROM unnest(p_names) AS n
     ON CONFLICT (location_name, cluster) DO UPDATE SET query = EXCLUDED.query
 $$;
+
+-- Typo-tolerant reuse (migration 30; the rule is places.choose_match): the places a reuse may
+-- take a point from, per cluster: resolved (by the provider or by hand), not themselves a reuse,
+-- and within the guard of their cluster's point ...
+CREATE OR REPLACE FUNCTION tickets.reusable_places(p_guard_km double precision)
+RETURNS TABLE (cluster text, query text, place text)
+LANGUAGE sql STABLE AS $$
+    SELECT l.cluster, l.query, l.place
+      FROM tickets.geo_locations l
+      JOIN tickets.geo_clusters c ON c.cluster = l.cluster AND c.status = 'ok'
+     WHERE l.status = 'ok' AND l.provider <> 'match'
+       AND ST_DWithin(l.geom::geography, c.geom::geography, p_guard_km * 1000)
+$$;
+
+-- ... the entries that may take one: the provider found nothing there (or only beyond the guard),
+-- and no one has verified them ...
+CREATE OR REPLACE VIEW tickets.places_to_match AS
+SELECT query, place, cluster
+  FROM tickets.geo_locations
+ WHERE status IN ('not_found', 'rejected') AND NOT verified;
+
+-- ... pg_trgm's similarity of every name to every known name (both folded by the caller) ...
+CREATE OR REPLACE FUNCTION tickets.name_similarity(p_names text[], p_known text[])
+RETURNS TABLE (name text, known text, similarity real)
+LANGUAGE sql STABLE AS $$
+    SELECT n, k, similarity(n, k) FROM unnest(p_names) n CROSS JOIN unnest(p_known) k
+$$;
+
+-- ... and the reuse itself: the point of p_source, at location precision, recorded as a match of
+-- it. Never over a verified entry, nor from one that is not resolved. Returns whether it was saved.
+CREATE OR REPLACE FUNCTION tickets.save_match(p_query text, p_source text, p_detail text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE tickets.geo_locations g
+       SET status = 'ok', provider = 'match', match_of = s.query, display_name = s.display_name,
+           geom = s.geom, distance_km = s.distance_km, detail = p_detail, geocoded_at = now()
+      FROM tickets.geo_locations s
+     WHERE g.query = p_query AND NOT g.verified AND s.query = p_source AND s.status = 'ok'
+       AND s.cluster = g.cluster;
+    RETURN FOUND;
+END $$;
 
 CREATE OR REPLACE VIEW tickets.gazetteer AS
 SELECT 'cluster'::text AS kind, cluster AS key, cluster, status, verified, provider, display_name,
@@ -135,7 +176,7 @@ BEGIN
     ELSE
         UPDATE tickets.geo_locations
            SET geom = point, status = 'ok', verified = true, provider = 'manual', detail = NULL,
-               distance_km = NULL, geocoded_at = now()
+               distance_km = NULL, match_of = NULL, geocoded_at = now()
          WHERE query = p_key RETURNING cluster INTO affected;
     END IF;
     IF affected IS NULL THEN

@@ -28,12 +28,16 @@ from fleettickets.geocode.places import (
     CANDIDATES,
     STRATEGY,
     Choice,
+    Known,
     box_around,
     choose_cluster,
     choose_location,
+    choose_match,
     cluster_query,
+    fold,
     location_key,
     location_query,
+    match_forms,
     strip_codes,
 )
 from fleettickets.geocode.providers import Outcome, Provider, provider_for
@@ -54,6 +58,7 @@ class GeocodeResult:
     skipped: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     verified_kept: int = 0
+    matched: int = 0  # places the provider cannot find that took a known place's point (no request)
     requests: int = 0
     moved: int = 0
     seconds: float = 0.0
@@ -64,7 +69,7 @@ class GeocodeResult:
         return (
             f"{self.outcome} {self.kind}: distinct={self.distinct} cached={self.cached} asked={self.to_ask} "
             f"reasked={self.reasked} "
-            f"requests={self.requests} {counts}{skipped} verified_kept={self.verified_kept} "
+            f"requests={self.requests} {counts}{skipped} verified_kept={self.verified_kept} matched={self.matched} "
             f"tickets_moved={self.moved} seconds={self.seconds:.1f}"
         )
 
@@ -118,9 +123,11 @@ def _ask_each(
     ask: Callable[[Provider, object], tuple[str, bool]],
     cluster_of: Callable[[object], str],
     touched: set[str],
+    settle: Callable[[], set[str]] = set,
 ) -> None:
     """Ask the provider about each item (ask() stores the answer and returns its status and whether
-    it was saved); re-resolve the touched clusters' tickets whatever happens."""
+    it was saved); then settle() (what is decided without the provider: the clusters it changed), and
+    re-resolve the touched clusters' tickets, whatever happens."""
     provider = provider_for(settings)
     try:
         with reporter.progress(f"geocoding {result.kind}", len(items)) as advance:
@@ -140,6 +147,9 @@ def _ask_each(
     finally:
         provider.close()
         result.requests = provider.requests
+        if not conn.closed:
+            conn.rollback()
+            touched |= settle()
         _reresolve(conn, reporter, result, touched)
 
 
@@ -295,12 +305,52 @@ def geocode_locations(
                 ).fetchone()[0]
                 return choice.status, saved
 
-            _ask_each(conn, reporter, settings, todo, result, ask, cluster_of=lambda g: g.cluster, touched=renamed)
+            _ask_each(
+                conn,
+                reporter,
+                settings,
+                todo,
+                result,
+                ask,
+                cluster_of=lambda g: g.cluster,
+                touched=renamed,
+                settle=lambda: _match(conn, result, guard_km),
+            )
         else:
-            _reresolve(conn, reporter, result, renamed)
+            _reresolve(conn, reporter, result, renamed | (_match(conn, result, guard_km) if apply else set()))
     result.outcome = "geocoded" if apply else "dry-run"
     result.seconds = time.monotonic() - started
     return result
+
+
+def _match(conn: psycopg.Connection, result: GeocodeResult, guard_km: float) -> set[str]:
+    """Typo-tolerant reuse (places.choose_match), no request: each place the provider cannot find
+    takes the point of a known place of its cluster whose name is clearly the same. Returns the
+    clusters changed."""
+    open_ = conn.execute("SELECT query, place, cluster FROM tickets.places_to_match").fetchall()
+    known: dict[str, list[Known]] = {}
+    for cluster, key, place in conn.execute("SELECT * FROM tickets.reusable_places(%s)", (guard_km,)):
+        known.setdefault(cluster, []).append(Known(key, place))
+    wanted = [(key, place, cluster) for key, place, cluster in open_ if cluster in known]
+    if not wanted:
+        conn.commit()
+        return set()
+    forms = sorted({f for _, place, _ in wanted for f in match_forms(place)})
+    names = sorted({fold(k.place) for ks in known.values() for k in ks})
+    scores = {(n, k): s for n, k, s in conn.execute("SELECT * FROM tickets.name_similarity(%s, %s)", (forms, names))}
+    changed: set[str] = set()
+    for key, place, cluster in wanted:
+        match = choose_match(place, known[cluster], lambda a, b: scores[(a, b)])
+        if (
+            match
+            and conn.execute("SELECT tickets.save_match(%s, %s, %s)", (key, match.known.key, match.detail)).fetchone()[
+                0
+            ]
+        ):
+            result.matched += 1
+            changed.add(cluster)
+    conn.commit()
+    return changed
 
 
 def _estimate(settings: Settings, todo: list, apply: bool) -> str:
