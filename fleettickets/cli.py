@@ -28,6 +28,7 @@ from fleettickets.geocode import gazetteer
 from fleettickets.geocode.run import GUARD_KM, geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_bucket, ingest_csv
 from fleettickets.report import Format, Reporter
+from fleettickets.review import queue as review_queue
 from fleettickets.snapshot import EAT
 
 
@@ -301,6 +302,27 @@ def gazetteer_set(
     with _current_connection() as (conn, _):
         moved = gazetteer.set_point(conn, kind, key, lng, lat)
     Reporter().step(f"set {kind} {key!r} to {lat}, {lng} (verified); {moved} ticket(s) moved")
+
+
+@app.command()
+@command
+def review(
+    list_: Annotated[bool, typer.Option("--list", help="Print the review queue and exit.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N entries.")] = None,
+) -> None:
+    """The places no provider knows, most open tickets first: not found, rejected, code-only labels,
+    unconfirmed reuses, answers far from the cluster's other places."""
+    with _current_connection() as (conn, _):
+        found = review_queue.entries(conn, limit)
+    reporter = Reporter()
+    for e in found:
+        where = f"{e.latitude:.5f},{e.longitude:.5f}" if e.latitude is not None else "-"
+        centre = f"{e.cluster_latitude:.4f},{e.cluster_longitude:.4f}" if e.cluster_latitude is not None else "-"
+        reporter.step(
+            f"{e.tickets:>5} {e.reason:<10} {e.cluster:<16} cluster@{centre:<17} {where:<21} "
+            f"{len(e.candidates)} candidate(s)  {e.key}  {e.detail or ''}".rstrip()
+        )
+    reporter.step(f"{len(found)} entr{'y' if len(found) == 1 else 'ies'} to review")
 
 
 FormatOption = Annotated[Format, typer.Option("--format", help="How to write the rows.")]

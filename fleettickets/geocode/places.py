@@ -284,3 +284,29 @@ def choose_match(place: str, known: Sequence[Known], similarity: Callable[[str, 
     if len(scored) > 1 and scored[0][0] - scored[1][0] < MATCH_MARGIN:
         return None
     return Match(scored[0][1], scored[0][0])
+
+
+def candidates_record(candidates: Sequence[Candidate], centre: tuple[float, float]) -> list[dict[str, object]]:
+    """What the provider answered, as the review queue shows it (tickets.geo_locations.candidates)."""
+    return [
+        {
+            "name": c.display_name,
+            "kind": c.kind,
+            "lng": c.lng,
+            "lat": c.lat,
+            "km": round(distance_km(centre[0], centre[1], c.lng, c.lat), 2),
+        }
+        for c in candidates
+    ]
+
+
+def placement_problem(
+    lng: float, lat: float, centre: tuple[float, float] | None, cluster: str, guard_km: float
+) -> str | None:
+    """Why a hand-placed location point is refused, or None: outside Kenya, or beyond the guard of
+    its cluster's point (the rule a provider's answer obeys too)."""
+    if not in_kenya(lng, lat):
+        return f"{lat:.5f}, {lng:.5f} is outside Kenya"
+    if centre is not None and (d := distance_km(centre[0], centre[1], lng, lat)) > guard_km:
+        return f"{lat:.5f}, {lng:.5f} is {d:.1f} km from the {cluster} point (guard {guard_km:g} km)"
+    return None
