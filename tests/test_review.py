@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 
+import httpx
 import psycopg
 import pytest
+import uvicorn
 from typer.testing import CliRunner
 
 from devtools.geocoder import DevGeocoder, Feature
 from fleettickets.cli import app
 from fleettickets.geocode.run import geocode_clusters, geocode_locations
-from fleettickets.review import queue
+from fleettickets.review import queue, server
 from tests.helpers import quiet
 from tests.test_geocode import KEY, add_tickets, env, settings
 
@@ -99,3 +104,93 @@ def test_a_placed_or_confirmed_label_leaves_the_queue(geocoder, reviewed):
     assert lines[0].split()[:3] == ["3", "not_found", "Nairobi"]
     assert "kwa reuben, nairobi west, kenya" in lines[0] and "rejected" in lines[1]
     assert "fdt_07" not in listing.stdout and "kileleswa" not in listing.stdout
+
+
+def test_gazetteer_set_refuses_a_location_outside_kenya_or_beyond_the_guard(geocoder, reviewed):
+    environ = env(geocoder, reviewed)
+    key = "kwa reuben, nairobi west, kenya"
+    for lat, lng, message in [
+        ("-6.80", "39.27", "error: refused: -6.80000, 39.27000 is outside Kenya"),
+        ("-1.31", "36.40", "error: refused: -1.31000, 36.40000 is 42.2 km from the Nairobi West point (guard 25 km)"),
+    ]:
+        result = CliRunner().invoke(app, ["gazetteer", "set", "location", key, "--lat", lat, "--lng", lng], env=environ)
+        assert result.exit_code == 1 and result.output.strip() == message
+    with psycopg.connect(reviewed) as c:
+        assert c.execute("SELECT verified FROM tickets.geo_locations WHERE query = %s", (key,)).fetchone() == (False,)
+
+
+# -- the page's server -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def page(reviewed) -> Iterator[tuple[str, server.Review]]:
+    """The review page on a free loopback port, no tiles (no test reaches the internet)."""
+    review = server.Review(reviewed, server.new_token(), tiles="")
+    sock = socket.create_server(("127.0.0.1", 0))
+    running = uvicorn.Server(uvicorn.Config(server.create_app(review), log_level="warning", access_log=False))
+    thread = threading.Thread(target=running.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not running.started:
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}", review
+    running.should_exit = True
+    thread.join(5)
+
+
+def state(url: str, key: str) -> dict:
+    with psycopg.connect(url) as c:
+        return c.execute("SELECT tickets.location_entry(%s)", (key,)).fetchone()[0]
+
+
+def test_every_request_needs_the_token_and_a_write_needs_it_in_the_header(page):
+    base, review = page
+    for path in ("/", "/api/queue", "/static/review.js", "/static/leaflet/leaflet.js"):
+        assert httpx.get(base + path).status_code == 403, path
+        assert httpx.get(base + path, params={"token": "wrong"}).status_code == 403, path
+        assert httpx.get(base + path, params={"token": review.token}).status_code == 200, path
+    body = {"key": "kwa reuben, nairobi west, kenya", "lat": -1.30, "lng": 36.79}
+    cookie = {server.COOKIE: review.token}
+    refused = httpx.post(base + "/api/place", json=body, params={"token": review.token}, cookies=cookie)
+    assert refused.status_code == 403 and "header" in refused.json()["error"]
+    preflight = httpx.request("OPTIONS", base + "/api/place", headers={"Origin": "https://evil.example"})
+    assert preflight.status_code in (403, 405) and "access-control-allow-origin" not in preflight.headers
+    assert review.undo == []
+
+
+def test_a_placement_moves_the_tickets_and_undo_puts_the_entry_back(page, reviewed):
+    base, review = page
+    key = "kwa reuben, nairobi west, kenya"
+    before = state(reviewed, key)
+    headers = {server.HEADER: review.token}
+    for lat, lng, problem in [(-6.8, 39.27, "outside Kenya"), (-1.31, 36.40, "guard 25 km")]:
+        refused = httpx.post(base + "/api/place", json={"key": key, "lat": lat, "lng": lng}, headers=headers)
+        assert refused.status_code == 422 and problem in refused.json()["error"]
+    placed = httpx.post(base + "/api/place", json={"key": key, "lat": -1.2950, "lng": 36.7700}, headers=headers)
+    assert placed.json() == {"moved": 4, "undo": 1}  # the closed ticket of that name too
+    after = state(reviewed, key)
+    assert (after["status"], after["provider"], after["verified"]) == ("ok", "manual", True)
+    queue_now = httpx.get(base + "/api/queue", headers=headers).json()
+    assert key not in [e["key"] for e in queue_now["entries"]] and queue_now["undo"] == 1
+    with psycopg.connect(reviewed) as c:
+        assert c.execute(
+            "SELECT count(*) FROM tickets.review_tickets(%s) WHERE geo_source = 'location'", (key,)
+        ).fetchone() == (3,)
+    undone = httpx.post(base + "/api/undo", headers=headers)
+    assert undone.json() == {"moved": 4, "key": key, "undo": 0}
+    assert state(reviewed, key) == before
+    assert httpx.post(base + "/api/undo", headers=headers).status_code == 409
+
+
+def test_the_page_never_carries_the_database_password(page, reviewed):
+    base, review = page
+    password = psycopg.conninfo.conninfo_to_dict(reviewed)["password"]
+    for path in ("/", "/api/queue", "/api/tickets?key=x"):
+        assert password not in httpx.get(base + path, params={"token": review.token}).text
+
+
+def test_review_on_a_port_in_use_is_one_line(geocoder, db_url):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["review", "--port", str(port)], env=env(geocoder, db_url))
+    assert result.exit_code == 1
+    assert result.output.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
