@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
 from typer.testing import CliRunner
 
 from devtools.geocoder import DevGeocoder, Feature
@@ -186,6 +190,88 @@ def test_the_page_never_carries_the_database_password(page, reviewed):
     password = psycopg.conninfo.conninfo_to_dict(reviewed)["password"]
     for path in ("/", "/api/queue", "/api/tickets?key=x"):
         assert password not in httpx.get(base + path, params={"token": review.token}).text
+
+
+# -- the page in a real browser: Debian's chromium (scripts/lib.sh installs it), driven by playwright ---
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "review.png"
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "Debian's chromium is missing: apt-get install chromium (./scripts/test does)"
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def click_map_at(tab: Page, lat: float, lng: float) -> None:
+    """A real click on the map where (lat, lng) is drawn."""
+    x, y = tab.evaluate(
+        "([lat, lng]) => { const p = map.latLngToContainerPoint([lat, lng]); return [p.x, p.y]; }", [lat, lng]
+    )
+    tab.click("#map", position={"x": x, "y": y})
+
+
+def test_in_chromium_the_page_lists_places_confirms_and_undoes(browser, page, reviewed):
+    base, review = page
+    tab = browser.new_page(viewport={"width": 1280, "height": 760})
+    refused = tab.goto(base + "/")
+    assert refused.status == 403 and "forbidden" in tab.content()
+    tab.goto(f"{base}/?token={review.token}")
+    tab.wait_for_selector("#queue li.selected")
+    assert tab.locator("#queue li").count() == 5
+    assert "Kwa Reuben" in tab.locator("#queue li.selected").inner_text()
+    key = "kwa reuben, nairobi west, kenya"
+    before = state(reviewed, key)
+
+    click_map_at(tab, -1.2950, 36.7700)
+    assert tab.locator("#confirm").is_enabled()
+    tab.screenshot(path=str(SCREENSHOT))
+    tab.click("#confirm")
+    tab.wait_for_function("document.getElementById('status').textContent.startsWith('placed')")
+    assert tab.locator("#status").inner_text() == "placed: 4 ticket(s) moved"
+    after = state(reviewed, key)
+    assert after["verified"] and after["provider"] == "manual"
+    assert tab.locator("#queue li").count() == 4
+    assert "FDT_07" in tab.locator("#queue li.selected").inner_text().upper()  # the queue moved on
+
+    tab.click("#undo")
+    tab.wait_for_function("document.getElementById('status').textContent.startsWith('undone')")
+    assert state(reviewed, key) == before and tab.locator("#queue li").count() == 5
+
+    tab.evaluate("map.setView([-1.31, 36.6], 9, {animate: false})")
+    click_map_at(tab, -1.31, 36.40)  # beyond the guard: refused with the reason, nothing written
+    tab.click("#confirm")
+    tab.wait_for_selector("#status.error")
+    assert "guard 25 km" in tab.locator("#status").inner_text() and state(reviewed, key) == before
+
+
+def test_in_chromium_a_cross_site_form_post_changes_nothing(browser, page, reviewed, tmp_path):
+    base, review = page
+    tab = browser.new_page()
+    tab.goto(f"{base}/?token={review.token}")  # the reviewer's cookie is set in this browser
+    tab.wait_for_selector("#queue li.selected")
+    key = "kwa reuben, nairobi west, kenya"
+    before = state(reviewed, key)
+    (tmp_path / "index.html").write_text(
+        f'<form id="f" method="post" action="{base}/api/place?token={review.token}"'
+        ' enctype="text/plain"><input name=\'{"key": "kwa reuben, nairobi west, kenya", "lat": -1.29, "lng": 36.77,'
+        ' "x": "\' value=\'"}\'></form><script>document.getElementById("f").submit()</script>'
+    )
+    other = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    )
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        with tab.expect_navigation(url=f"{base}/api/place*"):
+            tab.goto(f"http://localhost:{other.server_address[1]}/index.html")
+        assert "forbidden" in tab.content()
+    finally:
+        other.shutdown()
+    assert state(reviewed, key) == before and review.undo == []
 
 
 def test_review_on_a_port_in_use_is_one_line(geocoder, db_url):
