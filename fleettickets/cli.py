@@ -318,9 +318,9 @@ def review(
         str, typer.Option("--tiles", help="Map tile URL template; empty for none (the page works without).")
     ] = review_server.OSM_TILES,
 ) -> None:
-    """Review the places no provider knows, most open tickets first (not found, rejected, code-only
-    labels, unconfirmed reuses, answers far from the cluster's other places): --list prints them;
-    otherwise a local page to place them on a map."""
+    """Review the places no provider knows, those that would move the most tickets first (not
+    found, rejected, code-only labels, unconfirmed reuses, answers far from the cluster's other
+    places): --list prints them; otherwise a local page to place them on a map."""
     reporter = Reporter()
     url = load_settings().require_database()
     if not list_:

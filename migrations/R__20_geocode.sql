@@ -201,7 +201,8 @@ SELECT location_name, cluster, count(*) AS tickets
  GROUP BY location_name, cluster;
 
 -- The review queue (migration 31): every unverified location entry whose open tickets a reviewer
--- should place, most open tickets first. Why: not_found, rejected, error, codes_only (a label of
+-- should place, those with the most open tickets away from a location point first (what a placement
+-- moves), then the most open tickets. Why: not_found, rejected, error, codes_only (a label of
 -- network codes alone), match (a reuse nobody confirmed) or far (an accepted answer more than
 -- 10 km from every other place resolved in its cluster: most likely another town's).
 CREATE OR REPLACE VIEW tickets.review_queue AS
@@ -235,7 +236,7 @@ SELECT j.query AS key, j.place, j.cluster, j.reason, j.status, j.provider, j.det
   FROM judged j
   LEFT JOIN tickets.geo_clusters c ON c.cluster = j.cluster AND c.status = 'ok'
  WHERE j.reason IS NOT NULL
- ORDER BY j.tickets DESC, j.query;
+ ORDER BY j.off_location DESC, j.tickets DESC, j.query;
 
 -- Undo of a hand placement (the review page): an entry as it was (to_jsonb of its row, taken
 -- before the change), written back whole, and its tickets re-resolved. Returns how many tickets

@@ -62,11 +62,12 @@ def test_the_queue_lists_each_kind_of_unplaced_label_most_open_tickets_first(rev
     assert [(e.key, e.reason, e.tickets, e.off_location) for e in got] == [
         ("kwa reuben, nairobi west, kenya", "not_found", 3, 3),
         ("nw_fdt_07, nairobi west, kenya", "codes_only", 2, 2),
-        ("kileleswa, nairobi west, kenya", "match", 1, 0),
         ("milimani, nakuru, kenya", "rejected", 1, 1),
+        ("kileleswa, nairobi west, kenya", "match", 1, 0),  # already at a location point: after
+
         ("ngong, nairobi west, kenya", "far", 1, 0),
     ]
-    first, _, match, rejected, far = got
+    first, _, rejected, match, far = got
     assert (first.cluster, first.cluster_latitude, first.cluster_longitude) == ("Nairobi West", -1.31, 36.78)
     assert first.latitude is None and first.candidates == []
     assert match.detail.startswith("match of 'Kileleshwa'") and match.latitude == pytest.approx(-1.281)

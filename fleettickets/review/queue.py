@@ -1,5 +1,5 @@
 """The review queue: the labels whose open tickets a reviewer should place (tickets.review_queue,
-migrations/R__20_geocode.sql), most open tickets first."""
+migrations/R__20_geocode.sql), those whose placement would move the most open tickets first."""
 
 from __future__ import annotations
 
