@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -64,7 +67,6 @@ def test_the_queue_lists_each_kind_of_unplaced_label_most_open_tickets_first(rev
         ("nw_fdt_07, nairobi west, kenya", "codes_only", 2, 2),
         ("milimani, nakuru, kenya", "rejected", 1, 1),
         ("kileleswa, nairobi west, kenya", "match", 1, 0),  # already at a location point: after
-
         ("ngong, nairobi west, kenya", "far", 1, 0),
     ]
     first, _, rejected, match, far = got
@@ -281,3 +283,20 @@ def test_review_on_a_port_in_use_is_one_line(geocoder, db_url):
         result = CliRunner().invoke(app, ["review", "--port", str(port)], env=env(geocoder, db_url))
     assert result.exit_code == 1
     assert result.output.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+def test_review_serves_on_loopback_and_prints_the_url_with_its_token_never_the_password(geocoder, reviewed):
+    environ = {**os.environ, **env(geocoder, reviewed)}
+    command = [sys.executable, "-m", "fleettickets", "review", "--port", "0", "--tiles", ""]
+    with subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as served:
+        try:
+            line = served.stdout.readline().strip()
+            url = line.split()[2]
+            assert line.startswith("review page: http://127.0.0.1:") and "?token=" in url
+            assert httpx.get(url).status_code == 200
+            assert httpx.get(url.split("?")[0]).status_code == 403
+        finally:
+            served.terminate()
+            out, err = served.communicate(timeout=10)
+    password = psycopg.conninfo.conninfo_to_dict(reviewed)["password"]
+    assert password not in line + out + err
