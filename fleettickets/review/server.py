@@ -29,7 +29,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from fleettickets.db import first_line, open_current
+from fleettickets.db import connect, first_line, open_current
 from fleettickets.errors import FleetError
 from fleettickets.geocode import gazetteer
 from fleettickets.geocode.run import GUARD_KM
@@ -57,7 +57,8 @@ class Review:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
-        with open_current(self.database_url) as (conn, _):
+        """A session per request; the schema was checked once, at start (serve)."""
+        with connect(self.database_url) as conn:
             yield conn
 
 
@@ -145,8 +146,8 @@ def serve(review: Review, host: str, port: int, announce: Callable[[str], None])
     """Serve until interrupted; announce() gets the URL (with the token) once the port is bound."""
     import uvicorn
 
-    with review.connection():
-        pass  # a database that is missing or behind this release: its one-line error now, not per request
+    with open_current(review.database_url):
+        pass  # a database that is missing or behind this release: its one-line error now
     try:
         sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as e:
