@@ -7,10 +7,10 @@ spots), geocodes it as shipped against devtools.geocoder (LocationIQ's format), 
 - reuse: the variant labels' tickets at location precision; reuses that took another place's
   point (wrong place: another name than the variant's own, or > 5 km from the truth; Makongeni is
   in two towns, Milimani in six); requests beyond one per place asked;
-- review: the queue's first 20 entries placed at their true spots through the review page's own
-  HTTP API (POST /api/place with the token, as its Confirm button does), each placement timed
-  from request to answer (the tickets re-resolved within it); then the share of actionable
-  tickets at location precision.
+- review: a reviewer in Chromium (Debian's, headless, through playwright) places the queue's
+  first 20 entries at their true spots on the page: select, click the map there, confirm; each
+  placement timed from Confirm to the page's answer (the tickets re-resolved within it); then
+  the share of actionable tickets at location precision.
 
 Prints the figures; nothing is asserted.
 
@@ -20,6 +20,7 @@ Prints the figures; nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 import statistics
 import sys
@@ -28,9 +29,9 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import psycopg
 import uvicorn
+from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -46,6 +47,7 @@ from fleettickets.review import server
 
 QUIET = Reporter(open("/dev/null", "w"), interactive=False)  # noqa: SIM115
 WRONG_KM = 5.0
+CHROMIUM = "/usr/bin/chromium"  # Debian's (scripts/lib.sh installs it): no browser download
 
 
 def at_location(url: str) -> tuple[int, int]:
@@ -79,8 +81,10 @@ def variant_figures(url: str) -> tuple[int, int, int, int]:
     return located, total, len(reuses), wrong
 
 
-def review(url: str, placements: int) -> list[float]:
-    """Place the queue's first entries at their true spots through the page's API; seconds each."""
+def review(url: str, placements: int) -> list[tuple[float, float]]:
+    """A reviewer in Chromium places the queue's first entries at their true spots: select the
+    entry, click the map there, confirm. Seconds from the click on Confirm to the page's answer
+    (the point written, the tickets moved) and to the page ready with the next entry, each."""
     truth = {(c, normalise(p)): xy for (c, p), xy in true_points(REVIEW_FIELD).items()}
     page = server.Review(url, server.new_token(), tiles="")
     sock = socket.create_server(("127.0.0.1", 0))
@@ -89,18 +93,33 @@ def review(url: str, placements: int) -> list[float]:
     thread.start()
     while not running.started:
         time.sleep(0.01)
-    base, headers = f"http://127.0.0.1:{sock.getsockname()[1]}", {server.HEADER: page.token}
-    seconds: list[float] = []
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    seconds: list[tuple[float, float]] = []
     try:
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-            entries = client.get("/api/queue").json()["entries"][:placements]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+            tab = browser.new_page(viewport={"width": 1280, "height": 760})
+            tab.goto(f"{base}/?token={page.token}")
+            tab.wait_for_selector("#queue li.selected")
+            entries = tab.evaluate("entries")[:placements]
             for e in entries:
+                tab.locator(f"#queue li[data-key={json.dumps(e['key'])}]").click()
+                tab.wait_for_function("k => selected && selected.key === k", arg=e["key"])
                 lng, lat = truth[(e["cluster"], normalise(e["place"]))]
+                x, y = tab.evaluate("p => { const c = map.latLngToContainerPoint(p); return [c.x, c.y]; }", [lat, lng])
+                tab.click("#map", position={"x": x, "y": y})
                 started = time.monotonic()
-                answer = client.post("/api/place", json={"key": e["key"], "lat": lat, "lng": lng})
-                seconds.append(time.monotonic() - started)
-                if answer.status_code != 200:
-                    print(f"  refused {e['key']}: {answer.json()['error']}")
+                with tab.expect_response(lambda r: r.url.endswith("/api/place")):
+                    tab.click("#confirm")
+                moved = time.monotonic() - started  # the point written, the tickets moved
+                tab.wait_for_function(
+                    "document.getElementById('status').textContent.startsWith('placed')"
+                    " || document.getElementById('status').className === 'error'"
+                )
+                seconds.append((moved, time.monotonic() - started))
+                if tab.locator("#status.error").count():
+                    print(f"  refused {e['key']}: {tab.locator('#status').inner_text()}")
+            browser.close()
     finally:
         running.should_exit = True
         thread.join(5)
@@ -142,7 +161,10 @@ def main() -> None:
         f"(without the reuse: {(before - located) / actionable:.1%})",
         "review queue: entries / tickets off location": f"{queued[0]} / {queued[1]:,}",
         f"after placing the first {len(seconds)} at their true spots": f"{after / actionable:.1%}",
-        "seconds per placement (median / max)": f"{statistics.median(seconds):.3f} / {max(seconds):.3f}",
+        "seconds per placement to move its tickets (median / max)": f"{statistics.median(m for m, _ in seconds):.3f}"
+        f" / {max(m for m, _ in seconds):.3f}",
+        "seconds to the page ready for the next (median / max)": f"{statistics.median(r for _, r in seconds):.3f}"
+        f" / {max(r for _, r in seconds):.3f}",
     }
     width = max(map(len, rows)) + 2
     for k, v in rows.items():
