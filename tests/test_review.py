@@ -225,6 +225,7 @@ def test_in_chromium_the_page_lists_places_confirms_and_undoes(browser, page, re
     assert refused.status == 403 and "forbidden" in tab.content()
     tab.goto(f"{base}/?token={review.token}")
     tab.wait_for_selector("#queue li.selected")
+    tab.wait_for_load_state("networkidle")  # the selected entry's tickets drawn too
     assert tab.locator("#queue li").count() == 5
     assert "Kwa Reuben" in tab.locator("#queue li.selected").inner_text()
     key = "kwa reuben, nairobi west, kenya"

@@ -85,11 +85,12 @@ async function select(key) {
   if (e.latitude !== null) {
     L.circleMarker([e.latitude, e.longitude], { radius: 6, color: "#2e7d32", interactive: false }).addTo(layer);
   }
+  say(`${e.place} (${e.cluster}): ${e.tickets} open ticket(s), ${why(e)}. Click the map or a candidate, then confirm.`);
   const data = await api(`/api/tickets?key=${encodeURIComponent(key)}`);
+  if (selected !== e) return; // another entry was chosen meanwhile
   data.tickets.forEach((t) => {
     if (t.lat !== null) L.circleMarker([t.lat, t.lng], { radius: 3, color: "#1565c0", interactive: false }).addTo(layer);
   });
-  say(`${e.place} (${e.cluster}): ${e.tickets} open ticket(s), ${why(e)}. Click the map or a candidate, then confirm.`);
 }
 
 function propose(lat, lng, what) {
