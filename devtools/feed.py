@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from fleettickets.clean import HEADER
+from fleettickets.geocode.places import strip_codes
 
 SENTINEL = "EXPORT STOPPED DUE TO EXCESSIVE SIZE - PLEASE NARROW THE DATE RANGE"
 
@@ -152,6 +153,8 @@ class Ticket:
         return f"WOT{self.index:07d}"
 
     def location_name(self) -> str:
+        if not strip_codes(self.place):  # a label of codes alone (a cabinet) is written as it is
+            return self.place
         return self.pattern.format(place=self.place, n=self.code)
 
     def is_open(self, hour: int) -> bool:

@@ -28,6 +28,8 @@ from fleettickets.geocode import gazetteer
 from fleettickets.geocode.run import GUARD_KM, geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_bucket, ingest_csv
 from fleettickets.report import Format, Reporter
+from fleettickets.review import queue as review_queue
+from fleettickets.review import server as review_server
 from fleettickets.snapshot import EAT
 
 
@@ -310,6 +312,42 @@ def gazetteer_set(
     with _current_connection() as (conn, _):
         moved = gazetteer.set_point(conn, kind, key, lng, lat)
     Reporter().step(f"set {kind} {key!r} to {lat}, {lng} (verified); {moved} ticket(s) moved")
+
+
+@app.command()
+@command
+def review(
+    list_: Annotated[bool, typer.Option("--list", help="Print the review queue and exit.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="With --list: only the first N entries.")] = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; anything but 127.0.0.1 is reachable by others.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one).")] = 8765,
+    tiles: Annotated[
+        str, typer.Option("--tiles", help="Map tile URL template; empty for none (the page works without).")
+    ] = review_server.OSM_TILES,
+) -> None:
+    """Review the places no provider knows, those that would move the most tickets first (not
+    found, rejected, code-only labels, unconfirmed reuses, answers far from the cluster's other
+    places): --list prints them; otherwise a local page to place them on a map."""
+    reporter = Reporter()
+    url = load_settings().require_database()
+    if not list_:
+        page = review_server.Review(url, review_server.new_token(), tiles)
+        if host != "127.0.0.1":
+            reporter.step(f"warning: binding {host}: anyone who can reach it and has the token can place points")
+        review_server.serve(page, host, port, lambda link: reporter.step(f"review page: {link}  (Ctrl-C stops)"))
+        return
+    with open_current(url) as (conn, _):
+        found = review_queue.entries(conn, limit)
+    for e in found:
+        where = f"{e.latitude:.5f},{e.longitude:.5f}" if e.latitude is not None else "-"
+        centre = f"{e.cluster_latitude:.4f},{e.cluster_longitude:.4f}" if e.cluster_latitude is not None else "-"
+        reporter.step(
+            f"{e.tickets:>5} {e.reason:<10} {e.cluster:<16} cluster@{centre:<17} {where:<21} "
+            f"{len(e.candidates)} candidate(s)  {e.key}  {e.detail or ''}".rstrip()
+        )
+    reporter.step(f"{len(found)} entr{'y' if len(found) == 1 else 'ies'} to review")
 
 
 FormatOption = Annotated[Format, typer.Option("--format", help="How to write the rows.")]

@@ -325,7 +325,7 @@ def test_verified_entries_are_never_overwritten(geocoder, tickets):
     result = geocode_locations(settings(geocoder, tickets), quiet(), apply=True, retry_failed=True)
     assert result.requests == 0 and positions(tickets)["T4"] == ("location", -1.2795, 36.7695)
     listing = CliRunner().invoke(app, ["gazetteer", "list", "--kind", "location", "--unverified"], env=environ)
-    assert "lavington" not in listing.stdout and listing.stdout.strip().endswith("3 entries")
+    assert "lavington" not in listing.stdout and listing.stdout.strip().endswith("4 entries")  # and FDT_12
     verify = CliRunner().invoke(app, ["gazetteer", "verify", "cluster", "Nakuru"], env=environ)
     assert verify.exit_code == 0 and "verified cluster 'Nakuru'" in verify.stdout
     missing = CliRunner().invoke(app, ["gazetteer", "verify", "cluster", "Atlantis"], env=environ)
@@ -617,3 +617,71 @@ def test_a_provider_going_down_mid_run_stops_it_after_three_places(geocoder, db_
 def test_missing_key_is_one_line(tickets):
     result = CliRunner().invoke(app, ["geocode", "clusters", "--apply"], env={"DATABASE_URL": tickets})
     assert result.exit_code == 1 and result.stderr.startswith("error: GEOCODER_API_KEY is not set")
+
+
+# -- typo-tolerant reuse -----------------------------------------------------------------------------
+
+
+def test_a_misspelt_place_takes_the_known_places_point_as_a_match_with_no_extra_request(geocoder, tickets):
+    add_tickets(
+        tickets,
+        [
+            ("S1", "Nairobi West", "NW_Kileleswa_FDT_04", "true"),  # a letter dropped
+            ("S2", "Kisumu", "Milimani B", "true"),  # a trailing letter
+            ("S3", "Kisumu", "NW_Kwa Reuben", "true"),  # nothing like it is known in Kisumu
+        ],
+    )
+    geocode_clusters(settings(geocoder, tickets), quiet(), apply=True)
+    result = geocode_locations(settings(geocoder, tickets), quiet(), apply=True)
+    # each place asked once, as any new place is; the reuse asks nothing
+    assert sorted(geocoder.queries()[3:]) == [
+        "Kileleshwa",
+        "Kileleswa",
+        "Kwa Reuben",
+        "Lavington",
+        "Milimani",
+        "Milimani",
+        "Milimani B",
+    ]
+    assert result.matched == 2 and "matched=2" in result.summary()
+    got = positions(tickets)
+    assert got["S1"] == got["T1"] == ("location", -1.281, 36.783)
+    assert got["S2"] == got["T6"] == ("location", -0.101, 34.757)
+    assert got["S3"] == ("cluster", -0.092, 34.768)
+    with psycopg.connect(tickets) as c:
+        row = c.execute(
+            "SELECT provider, match_of, verified, detail FROM tickets.geo_locations WHERE query = %s",
+            ("kileleswa, nairobi west, kenya",),
+        ).fetchone()
+    assert row[:3] == ("match", "kileleshwa, nairobi west, kenya", False)
+    assert row[3].startswith("match of 'Kileleshwa' (similarity 0.6")
+    again = geocode_locations(settings(geocoder, tickets), quiet(), apply=True, retry_failed=True)
+    assert again.requests == 1 and again.matched == 0  # only Kwa Reuben is asked again; the match is final
+
+
+def test_a_reuse_never_crosses_clusters_nor_the_guard_nor_a_verified_entry(geocoder, tickets):
+    add_tickets(
+        tickets,
+        [
+            ("X1", "Kisumu", "Lavingtone", "true"),  # Lavington is known, in Nairobi West only
+            ("X2", "Nairobi West", "Karenn", "true"),  # Karen: set by hand 40 km away
+            ("X3", "Nakuru", "Milimanii", "true"),  # verified as not found: left alone
+        ],
+    )
+    geocode_clusters(settings(geocoder, tickets), quiet(), apply=True)
+    with psycopg.connect(tickets, autocommit=True) as c:
+        for key, place, cluster in [
+            ("karen, nairobi west, kenya", "Karen", "Nairobi West"),
+            ("milimanii, nakuru, kenya", "Milimanii", "Nakuru"),
+        ]:
+            c.execute(
+                "SELECT tickets.save_location(%s, %s, %s, 'test', 'not_found', NULL, NULL, NULL, NULL, NULL,"
+                " %s, 2::smallint)",
+                (key, place, cluster, [place]),
+            )
+        c.execute("SELECT tickets.set_entry_point('location', 'karen, nairobi west, kenya', 36.40, -1.31)")
+        c.execute("SELECT tickets.verify_entry('location', 'milimanii, nakuru, kenya')")
+    result = geocode_locations(settings(geocoder, tickets), quiet(), apply=True)
+    assert "Milimanii" not in geocoder.queries() and result.matched == 0
+    got = positions(tickets)
+    assert got["X1"][0] == got["X2"][0] == got["X3"][0] == "cluster"

@@ -26,8 +26,12 @@ def test_wheel_installed_elsewhere_migrates_a_new_database(tmp_path, empty_db_ur
     assert {n for n in packaged if n.startswith("fleettickets/migrations/")} == {
         f"fleettickets/migrations/{m.script}" for m in migrate.discover()
     }
-    # only what production runs: the package's modules and the migrations (no devtools/, tests/, bench/)
+    # only what production runs: the package's modules, the review page's static files and the
+    # migrations (no devtools/, tests/, bench/)
     production = {p.relative_to(REPO).as_posix() for p in (REPO / "fleettickets").rglob("*.py")}
+    production |= {
+        p.relative_to(REPO).as_posix() for p in (REPO / "fleettickets/review/static").rglob("*") if p.is_file()
+    }
     migrations = {f"fleettickets/{p.relative_to(REPO).as_posix()}" for p in (REPO / "migrations").iterdir()}
     assert packaged == production | migrations
 

@@ -5,25 +5,36 @@ from __future__ import annotations
 
 import math
 
+import psycopg
 import pytest
 
 from devtools.geocoder import DevGeocoder, Feature, build_world
 from fleettickets.geocode.places import (
     Candidate,
+    Known,
     box_around,
     choose_cluster,
     choose_location,
+    choose_match,
     cluster_query,
     coordinate,
     distance_km,
     in_kenya,
     location_key,
     location_query,
+    match_forms,
     names_place,
     strip_codes,
     words,
 )
 from fleettickets.geocode.run import _needs_asking, _reask
+
+
+@pytest.fixture(scope="module")
+def trigram(shared_db_url):
+    """pg_trgm's similarity, as the geocoding run gets it (migration 30 created the extension)."""
+    with psycopg.connect(shared_db_url) as c:
+        yield lambda a, b: c.execute("SELECT similarity(%s, %s)", (a, b)).fetchone()[0]
 
 
 @pytest.mark.parametrize(
@@ -436,3 +447,49 @@ def test_administrative_kinds(kind, admin):
 def test_which_cache_entries_are_asked(cached, retry_failed, ask, reask):
     assert _needs_asking(cached, retry_failed) is ask
     assert _reask(cached) is reask
+
+
+@pytest.mark.parametrize(
+    ("place", "forms"),
+    [
+        ("Kileleswa", ["kileleswa"]),
+        ("Tassia 2", ["tassia 2", "tassia"]),
+        ("Nyalenda B", ["nyalenda b", "nyalenda"]),
+        ("Ruaka  Town", ["ruaka town", "ruaka"]),
+        ("Kitengela Mall", ["kitengela mall", "kitengela"]),
+        ("Lang'ata", ["langata"]),
+        ("Town", ["town"]),  # a word must be left
+        ("Section 58", ["section 58", "section"]),
+    ],
+)
+def test_match_forms(place, forms):
+    assert match_forms(place) == forms
+
+
+@pytest.mark.parametrize(
+    ("place", "known", "reused"),
+    [
+        ("Kileleswa", ["Kileleshwa", "Kilimani", "Lavington"], "Kileleshwa"),  # a letter dropped
+        ("Roysambo", ["Roysambu", "Runda", "Kasarani"], "Roysambu"),
+        ("Buru Buru", ["Buruburu", "Donholm"], "Buruburu"),
+        ("Lavingtone", ["Lavington", "Kilimani"], "Lavington"),
+        ("Zimerman", ["Zimmerman", "Roysambu"], "Zimmerman"),
+        ("Tassia 2", ["Tassia", "Umoja"], "Tassia"),  # trailing number, letter, word
+        ("Nyalenda B", ["Nyalenda", "Milimani"], "Nyalenda"),
+        ("Ruaka Town", ["Ruaka", "Runda"], "Ruaka"),
+        ("Kasarani Mall", ["Kasarani", "Roysambu"], "Kasarani"),
+        ("Lang'ata Town", ["Langata"], "Langata"),
+        ("Kilimani", ["Milimani"], None),  # one letter apart, and two places
+        ("Section 5", ["Section 58"], None),  # numbers tell places apart
+        ("Section 9", ["Section 58"], None),
+        ("South B", ["South C"], None),  # and so do letters
+        ("Kwa Reuben", ["Kileleshwa", "Karen"], None),  # nothing like it
+        ("Kariobangi", ["Kariobangi North", "Kariobangi South"], None),  # two equally close
+        ("Makongeni", [], None),
+    ],
+)
+def test_choose_match(trigram, place, known, reused):
+    got = choose_match(place, [Known(f"k{i}", k) for i, k in enumerate(known)], trigram)
+    assert (got.known.place if got else None) == reused
+    if got:
+        assert got.detail.startswith(f"match of {reused!r} (similarity ")

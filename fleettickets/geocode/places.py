@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # Network codes the field crews wrap around a place name (CONTRACT section 5).
@@ -218,3 +218,95 @@ def distance_km(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
 def in_kenya(lng: float, lat: float) -> bool:
     west, south, east, north = KENYA
     return west <= lng <= east and south <= lat <= north
+
+
+# Typo-tolerant reuse: a place the provider cannot find takes the point of a known place of its
+# cluster whose name is clearly the same. pg_trgm's similarity (0..1) of the folded names: 0.6 takes
+# `Kileleswa` for `Kileleshwa` (0.62) and `Roysambo` for `Roysambu` (0.64) but not `Kilimani` for
+# `Milimani` (0.50), which are two places. A runner-up this close means two names are equally
+# likely: no reuse.
+MATCH_SIMILARITY = 0.6
+MATCH_MARGIN = 0.1
+# Words the field hangs after a place's name (`Ruaka Town`, `Kitengela Mall`, `Tassia 2`, `Nyalenda B`).
+TRAILING_WORDS = frozenset({"town", "mall", "estate", "centre", "center", "stage", "market", "phase", "shops"})
+
+
+def fold(text: str) -> str:
+    """A name as compared for reuse: its words, folded (`Lang'ata  Town` -> `langata town`)."""
+    return " ".join(words(text))
+
+
+def _marks(name: str) -> frozenset[str]:
+    """Numbers and single letters: they tell places apart (`Section 9` is not `Section 58`, `South B`
+    not `South C`), so a reuse needs the same ones on both sides."""
+    return frozenset(w for w in name.split() if w.isdigit() or len(w) == 1)
+
+
+def match_forms(place: str) -> list[str]:
+    """The place's folded name, and that name without one trailing word, number or letter
+    (`Tassia 2` -> `tassia`), when a word is left."""
+    folded = fold(place)
+    *head, last = folded.split() or [""]
+    trailing = last in TRAILING_WORDS or last.isdigit() or len(last) == 1
+    return [folded, " ".join(head)] if head and trailing else [folded]
+
+
+@dataclass(frozen=True)
+class Known:
+    key: str  # the gazetteer entry (tickets.geo_locations.query)
+    place: str
+
+
+@dataclass(frozen=True)
+class Match:
+    known: Known
+    score: float  # 1.0: the same words once a trailing word went
+
+    @property
+    def detail(self) -> str:
+        return f"match of {self.known.place!r} (similarity {self.score:.2f})"
+
+
+def choose_match(place: str, known: Sequence[Known], similarity: Callable[[str, str], float]) -> Match | None:
+    """The known place (of the same cluster) whose name is clearly this one's, or None: the best
+    score of the place's forms (match_forms), numbers and letters alike, at least MATCH_SIMILARITY,
+    and MATCH_MARGIN ahead of any other known name. similarity(form, folded known name): pg_trgm's."""
+    forms = match_forms(place)
+    scored: list[tuple[float, Known]] = []
+    for k in known:
+        name = fold(k.place)
+        scores = [1.0 if f == name else similarity(f, name) for f in forms if f and _marks(f) == _marks(name)]
+        if scores and (best := max(scores)) >= MATCH_SIMILARITY:
+            scored.append((best, k))
+    if not scored:
+        return None
+    scored.sort(key=lambda s: -s[0])
+    if len(scored) > 1 and scored[0][0] - scored[1][0] < MATCH_MARGIN:
+        return None
+    return Match(scored[0][1], scored[0][0])
+
+
+def candidates_record(candidates: Sequence[Candidate], centre: tuple[float, float]) -> list[dict[str, object]]:
+    """What the provider answered, as the review queue shows it (tickets.geo_locations.candidates)."""
+    return [
+        {
+            "name": c.display_name,
+            "kind": c.kind,
+            "lng": c.lng,
+            "lat": c.lat,
+            "km": round(distance_km(centre[0], centre[1], c.lng, c.lat), 2),
+        }
+        for c in candidates
+    ]
+
+
+def placement_problem(
+    lng: float, lat: float, centre: tuple[float, float] | None, cluster: str, guard_km: float
+) -> str | None:
+    """Why a hand-placed location point is refused, or None: outside Kenya, or beyond the guard of
+    its cluster's point (the rule a provider's answer obeys too)."""
+    if not in_kenya(lng, lat):
+        return f"{lat:.5f}, {lng:.5f} is outside Kenya"
+    if centre is not None and (d := distance_km(centre[0], centre[1], lng, lat)) > guard_km:
+        return f"{lat:.5f}, {lng:.5f} is {d:.1f} km from the {cluster} point (guard {guard_km:g} km)"
+    return None

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from fleettickets import db
 from fleettickets.config import Settings
@@ -28,12 +29,18 @@ from fleettickets.geocode.places import (
     CANDIDATES,
     STRATEGY,
     Choice,
+    Known,
     box_around,
+    candidates_record,
     choose_cluster,
     choose_location,
+    choose_match,
     cluster_query,
+    fold,
     location_key,
     location_query,
+    match_forms,
+    normalise,
     strip_codes,
 )
 from fleettickets.geocode.providers import Outcome, Provider, provider_for
@@ -54,6 +61,7 @@ class GeocodeResult:
     skipped: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     verified_kept: int = 0
+    matched: int = 0  # places the provider cannot find that took a known place's point (no request)
     requests: int = 0
     moved: int = 0
     seconds: float = 0.0
@@ -64,7 +72,7 @@ class GeocodeResult:
         return (
             f"{self.outcome} {self.kind}: distinct={self.distinct} cached={self.cached} asked={self.to_ask} "
             f"reasked={self.reasked} "
-            f"requests={self.requests} {counts}{skipped} verified_kept={self.verified_kept} "
+            f"requests={self.requests} {counts}{skipped} verified_kept={self.verified_kept} matched={self.matched} "
             f"tickets_moved={self.moved} seconds={self.seconds:.1f}"
         )
 
@@ -118,9 +126,11 @@ def _ask_each(
     ask: Callable[[Provider, object], tuple[str, bool]],
     cluster_of: Callable[[object], str],
     touched: set[str],
+    settle: Callable[[], set[str]] = set,
 ) -> None:
     """Ask the provider about each item (ask() stores the answer and returns its status and whether
-    it was saved); re-resolve the touched clusters' tickets whatever happens."""
+    it was saved); then settle() (what is decided without the provider: the clusters it changed), and
+    re-resolve the touched clusters' tickets, whatever happens."""
     provider = provider_for(settings)
     try:
         with reporter.progress(f"geocoding {result.kind}", len(items)) as advance:
@@ -140,6 +150,9 @@ def _ask_each(
     finally:
         provider.close()
         result.requests = provider.requests
+        if not conn.closed:
+            conn.rollback()
+            touched |= settle()
         _reresolve(conn, reporter, result, touched)
 
 
@@ -208,21 +221,19 @@ def _decide(outcome: Outcome, choose: Callable[[], Choice]) -> Choice:
     return choose() if outcome.status == "ok" else Choice(outcome.status, detail=outcome.detail)
 
 
-def group_locations(rows: list[tuple[str, str, int]]) -> tuple[dict[str, LocationGroup], int]:
-    """(location_name, cluster, tickets) -> one group per place in its cluster; and the tickets
-    whose name is nothing but codes."""
+def group_locations(rows: list[tuple[str, str, int]]) -> tuple[dict[str, LocationGroup], dict[str, LocationGroup]]:
+    """(location_name, cluster, tickets) -> one group per place in its cluster; and one per label
+    that is nothing but codes (`NW_FDT_07`: never asked, a place of its own for the review)."""
     groups: dict[str, LocationGroup] = {}
-    codes_only = 0
+    codes: dict[str, LocationGroup] = {}
     for name, cluster, tickets in rows:
         place = strip_codes(name)
-        if not place:
-            codes_only += tickets
-            continue
-        key = location_key(place, cluster)
-        group = groups.setdefault(key, LocationGroup(key, place, cluster))
+        into = groups if place else codes
+        key = location_key(place or name, cluster)
+        group = into.setdefault(key, LocationGroup(key, place or normalise(name), cluster))
         group.names.append(name)
         group.tickets += tickets
-    return groups, codes_only
+    return groups, codes
 
 
 def geocode_locations(
@@ -241,7 +252,7 @@ def geocode_locations(
             result.outcome = "locked"
             return result
         rows = conn.execute("SELECT location_name, cluster, tickets FROM tickets.places_to_geocode").fetchall()
-        groups, codes_only = group_locations(rows)
+        groups, codes = group_locations(rows)
         centres = {
             r[0]: (r[1], r[2])
             for r in conn.execute(
@@ -254,10 +265,12 @@ def geocode_locations(
         }
         known_names = set(conn.execute("SELECT location_name, cluster FROM tickets.geo_location_names").fetchall())
         conn.commit()
-        if codes_only:
-            result.skipped["name is only codes: tickets"] = codes_only
+        if codes:
+            result.skipped["name is only codes: tickets"] = sum(g.tickets for g in codes.values())
         todo: list[LocationGroup] = []
         renamed: set[str] = set()  # clusters where a new spelling was mapped to a known place
+        if apply:
+            renamed |= _save_codes(conn, list(codes.values()), cache, known_names)
         for group in groups.values():
             if not _needs_asking(cache.get(group.key), retry_failed):
                 result.cached += 1
@@ -286,21 +299,86 @@ def geocode_locations(
                     outcome, lambda: choose_location(outcome.candidates, group.place, centre, group.cluster, guard_km)
                 )
                 saved = conn.execute(
-                    "SELECT tickets.save_location(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::smallint)",
+                    "SELECT tickets.save_location(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::smallint, %s)",
                     (
                         *(group.key, group.place, group.cluster, provider.name, choice.status),
                         *choice.point,
                         *(choice.distance_km, choice.detail, group.names, STRATEGY),
+                        Jsonb(candidates_record(outcome.candidates, centre)) if outcome.candidates else None,
                     ),
                 ).fetchone()[0]
                 return choice.status, saved
 
-            _ask_each(conn, reporter, settings, todo, result, ask, cluster_of=lambda g: g.cluster, touched=renamed)
+            _ask_each(
+                conn,
+                reporter,
+                settings,
+                todo,
+                result,
+                ask,
+                cluster_of=lambda g: g.cluster,
+                touched=renamed,
+                settle=lambda: _match(conn, result, guard_km),
+            )
         else:
-            _reresolve(conn, reporter, result, renamed)
+            _reresolve(conn, reporter, result, renamed | (_match(conn, result, guard_km) if apply else set()))
     result.outcome = "geocoded" if apply else "dry-run"
     result.seconds = time.monotonic() - started
     return result
+
+
+CODES_DETAIL = "the name is only network codes: no provider can know it (place it with `fleettickets review`)"
+
+
+def _save_codes(
+    conn: psycopg.Connection, groups: list[LocationGroup], cache: dict[str, Cached], known: set[tuple[str, str]]
+) -> set[str]:
+    """Code-only labels become entries of their own (never asked) and new spellings join them.
+    Returns the clusters touched."""
+    touched: set[str] = set()
+    for g in groups:
+        if g.key not in cache:
+            conn.execute(
+                "SELECT tickets.save_location(%s, %s, %s, 'codes', 'not_found', NULL, NULL, NULL, NULL, %s, %s,"
+                " %s::smallint)",
+                (g.key, g.place, g.cluster, CODES_DETAIL, g.names, STRATEGY),
+            )
+        elif new := [n for n in g.names if (n, g.cluster) not in known]:
+            conn.execute("SELECT tickets.add_location_names(%s, %s, %s)", (g.key, g.cluster, new))
+        else:
+            continue
+        touched.add(g.cluster)
+    return touched
+
+
+def _match(conn: psycopg.Connection, result: GeocodeResult, guard_km: float) -> set[str]:
+    """Typo-tolerant reuse (places.choose_match), no request: each place the provider cannot find
+    takes the point of a known place of its cluster whose name is clearly the same. Returns the
+    clusters changed."""
+    open_ = conn.execute("SELECT query, place, cluster FROM tickets.places_to_match").fetchall()
+    known: dict[str, list[Known]] = {}
+    for cluster, key, place in conn.execute("SELECT * FROM tickets.reusable_places(%s)", (guard_km,)):
+        known.setdefault(cluster, []).append(Known(key, place))
+    wanted = [(key, place, cluster) for key, place, cluster in open_ if cluster in known]
+    if not wanted:
+        conn.commit()
+        return set()
+    forms = sorted({f for _, place, _ in wanted for f in match_forms(place)})
+    names = sorted({fold(k.place) for ks in known.values() for k in ks})
+    scores = {(n, k): s for n, k, s in conn.execute("SELECT * FROM tickets.name_similarity(%s, %s)", (forms, names))}
+    changed: set[str] = set()
+    for key, place, cluster in wanted:
+        match = choose_match(place, known[cluster], lambda a, b: scores[(a, b)])
+        if (
+            match
+            and conn.execute("SELECT tickets.save_match(%s, %s, %s)", (key, match.known.key, match.detail)).fetchone()[
+                0
+            ]
+        ):
+            result.matched += 1
+            changed.add(cluster)
+    conn.commit()
+    return changed
 
 
 def _estimate(settings: Settings, todo: list, apply: bool) -> str:

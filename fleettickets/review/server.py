@@ -1,0 +1,158 @@
+"""The review page: a local web app over the queue and the gazetteer writes.
+
+Safe by default: it binds 127.0.0.1 unless told otherwise; every request needs the token made at
+start (in `?token=`, the `X-Review-Token` header, or the cookie the page sets); a write needs it in
+the header, which a page on another site cannot send without CORS, and no CORS header is ever
+sent. Points go through gazetteer.set_point, as `gazetteer set` does (Kenya and the guard checked
+there). The page never sees the database URL; nothing is logged per request (the token is in the
+query string).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from fleettickets.db import connect, first_line, open_current
+from fleettickets.errors import FleetError
+from fleettickets.geocode import gazetteer
+from fleettickets.geocode.run import GUARD_KM
+from fleettickets.review import queue
+
+STATIC = Path(__file__).parent / "static"
+HEADER = "X-Review-Token"
+COOKIE = "fleettickets_review"
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@dataclass
+class Review:
+    """One page's state: the database, the token, and the placements that can be undone."""
+
+    database_url: str
+    token: str
+    tiles: str = OSM_TILES
+    undo: list[dict[str, Any]] = field(default_factory=list)  # entries as they were, last placement last
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one write at a time
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A session per request; the schema was checked once, at start (serve)."""
+        with connect(self.database_url) as conn:
+            yield conn
+
+
+def _authorised(request: Request, token: str) -> bool:
+    given = request.headers.get(HEADER)
+    if request.method == "GET" and given is None:
+        given = request.query_params.get("token") or request.cookies.get(COOKIE)
+    return given is not None and secrets.compare_digest(given, token)
+
+
+class _TokenGate(BaseHTTPMiddleware):
+    def __init__(self, app: Any, review: Review) -> None:
+        super().__init__(app)
+        self.review = review
+
+    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.method not in ("GET", "POST"):
+            return JSONResponse({"error": "method not allowed"}, status_code=405)
+        if not _authorised(request, self.review.token):
+            hint = "the token header is required for writes" if request.method == "POST" else "the token is required"
+            return JSONResponse({"error": f"forbidden: {hint} (see the URL printed at start)"}, status_code=403)
+        try:
+            return await call_next(request)
+        except (FleetError, psycopg.Error) as e:  # one line for the page, never a traceback in the log
+            return JSONResponse({"error": first_line(e)}, status_code=503)
+
+
+def create_app(review: Review) -> Starlette:
+    def page(request: Request) -> Response:
+        html = (
+            (STATIC / "index.html")
+            .read_text()
+            .replace("{{TILES}}", review.tiles)
+            .replace("{{GUARD_KM}}", str(GUARD_KM))
+        )
+        response = HTMLResponse(html, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+        response.set_cookie(COOKIE, review.token, httponly=True, samesite="strict")
+        return response
+
+    def listing(request: Request) -> Response:
+        with review.connection() as conn:
+            entries = [e.to_json() for e in queue.entries(conn)]
+        return JSONResponse({"entries": entries, "undo": len(review.undo), "guard_km": GUARD_KM})
+
+    def tickets(request: Request) -> Response:
+        with review.connection() as conn:
+            points = queue.ticket_points(conn, request.query_params.get("key", ""))
+        return JSONResponse({"tickets": points})
+
+    async def place(request: Request) -> Response:
+        try:
+            body = await request.json()
+            key, lat, lng = str(body["key"]), float(body["lat"]), float(body["lng"])
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"error": "expected JSON {key, lat, lng}"}, status_code=400)
+        with review.lock, review.connection() as conn:
+            try:
+                before = gazetteer.location_entry(conn, key)
+                moved = gazetteer.set_point(conn, "location", key, lng, lat)
+            except FleetError as e:
+                return JSONResponse({"error": str(e)}, status_code=422)
+            review.undo.append(before)
+        return JSONResponse({"moved": moved, "undo": len(review.undo)})
+
+    def undo(request: Request) -> Response:
+        with review.lock, review.connection() as conn:
+            if not review.undo:
+                return JSONResponse({"error": "nothing to undo"}, status_code=409)
+            before = review.undo.pop()
+            moved = gazetteer.restore(conn, before)
+        return JSONResponse({"moved": moved, "key": before["query"], "undo": len(review.undo)})
+
+    routes = [
+        Route("/", page),
+        Route("/api/queue", listing),
+        Route("/api/tickets", tickets),
+        Route("/api/place", place, methods=["POST"]),
+        Route("/api/undo", undo, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC)),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(_TokenGate, review=review)])
+
+
+def serve(review: Review, host: str, port: int, announce: Callable[[str], None]) -> None:
+    """Serve until interrupted; announce() gets the URL (with the token) once the port is bound."""
+    import uvicorn
+
+    with open_current(review.database_url):
+        pass  # a database that is missing or behind this release: its one-line error now
+    try:
+        sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as e:
+        raise FleetError(f"cannot listen on {host}:{port}: {os.strerror(e.errno) if e.errno else e}") from None
+    config = uvicorn.Config(create_app(review), host=host, port=port, log_level="warning", access_log=False)
+    shown = f"[{host}]" if ":" in host else host
+    announce(f"http://{shown}:{sock.getsockname()[1]}/?token={review.token}")
+    uvicorn.Server(config).run(sockets=[sock])

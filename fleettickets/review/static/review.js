@@ -1,0 +1,130 @@
+// The review page: the queue on the left, the selected entry on the map. Every request carries
+// the token in a header (a write is refused without it); the token comes from the page's URL.
+"use strict";
+const token = new URLSearchParams(location.search).get("token") || "";
+const el = (id) => document.getElementById(id);
+const mapEl = el("map");
+const guardKm = Number(mapEl.dataset.guardKm);
+const map = L.map(mapEl).setView([0.02, 37.9], 6);
+if (mapEl.dataset.tiles) {
+  // The page works without tiles: the points and the guard circle are drawn all the same.
+  L.tileLayer(mapEl.dataset.tiles, { maxZoom: 19, attribution: "© OpenStreetMap contributors" }).addTo(map);
+}
+const layer = L.layerGroup().addTo(map);
+let entries = [];
+let selected = null;
+let pending = null;
+let pendingMarker = null;
+
+async function api(path, body) {
+  const init = { headers: { "X-Review-Token": token } };
+  if (body !== undefined) {
+    init.method = "POST";
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  const data = await response.json();
+  if (!response.ok) throw new Error(data.error || response.statusText);
+  return data;
+}
+
+function say(text, error = false) {
+  el("status").textContent = text;
+  el("status").className = error ? "error" : "";
+}
+
+function why(e) {
+  return {
+    not_found: "not found", rejected: "only beyond the guard", error: "provider error",
+    codes_only: "network codes only", match: "reused, unconfirmed", far: "far from the cluster's places",
+  }[e.reason] || e.reason;
+}
+
+async function load(keepKey) {
+  const data = await api("/api/queue");
+  entries = data.entries;
+  el("undo").disabled = data.undo === 0;
+  const list = el("queue");
+  list.replaceChildren();
+  entries.forEach((e, i) => {
+    const li = document.createElement("li");
+    li.dataset.key = e.key;
+    li.innerHTML = `<span class="count"></span><b></b><div class="why"></div>`;
+    li.querySelector(".count").textContent = e.tickets;
+    li.querySelector("b").textContent = `${i + 1}. ${e.place}`;
+    li.querySelector(".why").textContent = `${e.cluster} · ${why(e)}`;
+    li.addEventListener("click", () => select(e.key));
+    list.append(li);
+  });
+  say(entries.length ? `${entries.length} place(s) to review` : "nothing to review");
+  const next = entries.find((e) => e.key === keepKey) || entries[0];
+  if (next) await select(next.key); else layer.clearLayers();
+}
+
+async function select(key) {
+  selected = entries.find((e) => e.key === key);
+  pending = null;
+  el("confirm").disabled = true;
+  document.querySelectorAll("#queue li").forEach((li) => li.classList.toggle("selected", li.dataset.key === key));
+  layer.clearLayers();
+  pendingMarker = null;
+  const e = selected;
+  if (e.cluster_latitude !== null) {
+    const centre = [e.cluster_latitude, e.cluster_longitude];
+    L.circle(centre, { radius: guardKm * 1000, color: "#888", fill: false, dashArray: "6", interactive: false }).addTo(layer);
+    // Only candidates take clicks: a click anywhere else is a placement.
+    L.circleMarker(centre, { radius: 7, color: "#000", fillOpacity: 0.6, interactive: false }).addTo(layer);
+    map.setView(centre, 11);
+  }
+  e.candidates.forEach((c) => {
+    const pick = () => propose(c.lat, c.lng, `candidate ${c.name}`);
+    L.circleMarker([c.lat, c.lng], { radius: 8, color: "#e65100" }).bindTooltip(`${c.name} (${c.km} km)`)
+      .on("click", pick).addTo(layer);
+  });
+  if (e.latitude !== null) {
+    L.circleMarker([e.latitude, e.longitude], { radius: 6, color: "#2e7d32", interactive: false }).addTo(layer);
+  }
+  say(`${e.place} (${e.cluster}): ${e.tickets} open ticket(s), ${why(e)}. Click the map or a candidate, then confirm.`);
+  const data = await api(`/api/tickets?key=${encodeURIComponent(key)}`);
+  if (selected !== e) return; // another entry was chosen meanwhile
+  data.tickets.forEach((t) => {
+    if (t.lat !== null) L.circleMarker([t.lat, t.lng], { radius: 3, color: "#1565c0", interactive: false }).addTo(layer);
+  });
+}
+
+function propose(lat, lng, what) {
+  if (!selected) return;
+  pending = { key: selected.key, lat, lng };
+  if (pendingMarker) pendingMarker.remove();
+  pendingMarker = L.circleMarker([lat, lng], { radius: 9, color: "#c2185b", interactive: false }).addTo(layer);
+  el("confirm").disabled = false;
+  say(`${selected.place}: ${what || "here"} at ${lat.toFixed(5)}, ${lng.toFixed(5)}: confirm?`);
+}
+
+map.on("click", (ev) => propose(ev.latlng.lat, ev.latlng.lng));
+
+el("confirm").addEventListener("click", async () => {
+  if (!pending) return;
+  try {
+    const done = await api("/api/place", pending);
+    const index = entries.findIndex((e) => e.key === pending.key);
+    const next = entries[index + 1];
+    await load(next && next.key);
+    say(`placed: ${done.moved} ticket(s) moved`);
+  } catch (err) {
+    say(err.message, true);
+  }
+});
+
+el("undo").addEventListener("click", async () => {
+  try {
+    const done = await api("/api/undo", {});
+    await load(done.key);
+    say(`undone: ${done.moved} ticket(s) moved back`);
+  } catch (err) {
+    say(err.message, true);
+  }
+});
+
+load().catch((err) => say(err.message, true));
