@@ -5,8 +5,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Every Debian package the two commands need: the one list to extend. The server binaries and
 # PostGIS for the throwaway clusters; GDAL's ogrinfo for the GIS tests; Debian's Chromium for the review
-# page's browser test (playwright drives it: no browser download); the venv module when Python lacks it.
-APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 gdal-bin chromium)
+# page's browser test (playwright drives it: no browser download; its bundled node needs libatomic1,
+# which a minimal Debian lacks); the venv module when Python lacks it.
+APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 gdal-bin chromium libatomic1)
 python3 -c 'import ensurepip, venv' 2>/dev/null || APT_PACKAGES+=(python3-venv)
 
 # Installs the packages of APT_PACKAGES that are not installed, without recommended ones
