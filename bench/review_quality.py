@@ -21,21 +21,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import psycopg
-import uvicorn
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import throwaway_database
+from devtools import review_page
 from devtools.feed import Feed, write_snapshot
 from devtools.geocoder import REVIEW_FIELD, VARIANTS, DevGeocoder, true_points
 from fleettickets.config import Settings
@@ -87,42 +85,31 @@ def review(url: str, placements: int) -> list[tuple[float, float]]:
     (the point written, the tickets moved) and to the page ready with the next entry, each."""
     truth = {(c, normalise(p)): xy for (c, p), xy in true_points(REVIEW_FIELD).items()}
     page = server.Review(url, server.new_token(), tiles="")
-    sock = socket.create_server(("127.0.0.1", 0))
-    running = uvicorn.Server(uvicorn.Config(server.create_app(page), log_level="warning", access_log=False))
-    thread = threading.Thread(target=running.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not running.started:
-        time.sleep(0.01)
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     seconds: list[tuple[float, float]] = []
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-            tab = browser.new_page(viewport={"width": 1280, "height": 760})
-            tab.goto(f"{base}/?token={page.token}")
-            tab.wait_for_selector("#queue li.selected")
-            entries = tab.evaluate("entries")[:placements]
-            for e in entries:
-                tab.locator(f"#queue li[data-key={json.dumps(e['key'])}]").click()
-                tab.wait_for_function("k => selected && selected.key === k", arg=e["key"])
-                lng, lat = truth[(e["cluster"], normalise(e["place"]))]
-                x, y = tab.evaluate("p => { const c = map.latLngToContainerPoint(p); return [c.x, c.y]; }", [lat, lng])
-                tab.click("#map", position={"x": x, "y": y})
-                started = time.monotonic()
-                with tab.expect_response(lambda r: r.url.endswith("/api/place")):
-                    tab.click("#confirm")
-                moved = time.monotonic() - started  # the point written, the tickets moved
-                tab.wait_for_function(
-                    "document.getElementById('status').textContent.startsWith('placed')"
-                    " || document.getElementById('status').className === 'error'"
-                )
-                seconds.append((moved, time.monotonic() - started))
-                if tab.locator("#status.error").count():
-                    print(f"  refused {e['key']}: {tab.locator('#status').inner_text()}")
-            browser.close()
-    finally:
-        running.should_exit = True
-        thread.join(5)
+    with review_page.running(page) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        tab = browser.new_page(viewport={"width": 1280, "height": 760})
+        tab.goto(f"{base}/?token={page.token}")
+        tab.wait_for_selector("#queue li.selected")
+        entries = tab.evaluate("entries")[:placements]
+        for e in entries:
+            tab.locator(f"#queue li[data-key={json.dumps(e['key'])}]").click()
+            tab.wait_for_function("k => selected && selected.key === k", arg=e["key"])
+            lng, lat = truth[(e["cluster"], normalise(e["place"]))]
+            x, y = tab.evaluate("p => { const c = map.latLngToContainerPoint(p); return [c.x, c.y]; }", [lat, lng])
+            tab.click("#map", position={"x": x, "y": y})
+            started = time.monotonic()
+            with tab.expect_response(lambda r: r.url.endswith("/api/place")):
+                tab.click("#confirm")
+            moved = time.monotonic() - started  # the point written, the tickets moved
+            tab.wait_for_function(
+                "document.getElementById('status').textContent.startsWith('placed')"
+                " || document.getElementById('status').className === 'error'"
+            )
+            seconds.append((moved, time.monotonic() - started))
+            if tab.locator("#status.error").count():
+                print(f"  refused {e['key']}: {tab.locator('#status').inner_text()}")
+        browser.close()
     return seconds
 
 

@@ -9,17 +9,16 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 from typer.testing import CliRunner
 
+from devtools import review_page
 from devtools.geocoder import DevGeocoder, Feature
 from fleettickets.cli import app
 from fleettickets.geocode.run import geocode_clusters, geocode_locations
@@ -133,15 +132,8 @@ def test_gazetteer_set_refuses_a_location_outside_kenya_or_beyond_the_guard(geoc
 def page(reviewed) -> Iterator[tuple[str, server.Review]]:
     """The review page on a free loopback port, no tiles (no test reaches the internet)."""
     review = server.Review(reviewed, server.new_token(), tiles="")
-    sock = socket.create_server(("127.0.0.1", 0))
-    running = uvicorn.Server(uvicorn.Config(server.create_app(review), log_level="warning", access_log=False))
-    thread = threading.Thread(target=running.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not running.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", review
-    running.should_exit = True
-    thread.join(5)
+    with review_page.running(review) as base:
+        yield base, review
 
 
 def state(url: str, key: str) -> dict:
