@@ -22,7 +22,7 @@ import psycopg
 
 from bench.common import ADMIN_URL, url_for
 from fleettickets import adopt
-from fleettickets.report import Reporter
+from fleettickets.console import Reporter
 from tests.seed_era import Seed, build
 
 VERIFIED = """

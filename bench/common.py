@@ -15,7 +15,7 @@ import psycopg
 from devtools.feed import Feed, write_csv
 from fleettickets import migrate
 from fleettickets.clean import CleanStats, clean_rows
-from fleettickets.report import Reporter
+from fleettickets.console import Reporter
 
 ADMIN_URL = os.environ.get(
     "FLEETTICKETS_BENCH_ADMIN_URL",

@@ -36,11 +36,11 @@ from bench.common import throwaway_database
 from devtools.feed import Feed, write_snapshot
 from devtools.geocoder import FIELD, UNMAPPED, DevGeocoder, Hit, ambiguous_names, true_points
 from fleettickets.config import Settings
+from fleettickets.console import Reporter
 from fleettickets.geocode.places import choose_location, distance_km, in_kenya, strip_codes
 from fleettickets.geocode.providers import provider_for
 from fleettickets.geocode.run import GUARD_KM, geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_csv
-from fleettickets.report import Reporter
 
 RATE = 20  # requests/s of the shipped strategy's first run (the rest runs at 500/s)
 WRONG_TOWN_KM = 5.0  # a location point this far from the truth is another town's place

@@ -29,9 +29,9 @@ from bench.common import throwaway_database
 from devtools.feed import Feed, write_snapshot
 from devtools.geocoder import DevGeocoder
 from fleettickets.config import Settings
+from fleettickets.console import Reporter
 from fleettickets.geocode.run import geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_csv
-from fleettickets.report import Reporter
 
 # The floor: the least a GeoJSON payload of the open tickets can cost.
 MINIMAL = """

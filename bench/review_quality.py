@@ -37,10 +37,10 @@ from devtools import review_page
 from devtools.feed import Feed, write_snapshot
 from devtools.geocoder import REVIEW_FIELD, VARIANTS, DevGeocoder, true_points
 from fleettickets.config import Settings
+from fleettickets.console import Reporter
 from fleettickets.geocode.places import distance_km, normalise, strip_codes
 from fleettickets.geocode.run import geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_csv
-from fleettickets.report import Reporter
 from fleettickets.review import server
 
 QUIET = Reporter(open("/dev/null", "w"), interactive=False)  # noqa: SIM115

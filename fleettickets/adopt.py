@@ -35,9 +35,9 @@ from psycopg.types.json import Jsonb
 from fleettickets import catalog, db
 from fleettickets import migrate as migrations
 from fleettickets.catalog import Column, Dependant
+from fleettickets.console import Reporter
 from fleettickets.errors import FleetError, MigrationError
 from fleettickets.geocode.places import location_key, strip_codes
-from fleettickets.report import Reporter
 from fleettickets.snapshot import EAT
 
 KEPT_PREFIX = "tickets_adopted_"

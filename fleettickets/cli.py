@@ -17,17 +17,18 @@ from typer._click.exceptions import UsageError  # typer >= 0.26 vendors click; t
 from typer.core import TyperGroup
 
 from fleettickets import adopt as adoption
-from fleettickets import analytics, history, jsonout
+from fleettickets import history, jsonout, reports
 from fleettickets import migrate as migrations
 from fleettickets import status as pipeline_status
-from fleettickets.analytics import Precision
 from fleettickets.config import load_settings, redact
-from fleettickets.db import connect, first_line, open_current
+from fleettickets.console import Format, Reporter
+from fleettickets.db import connect, first_line
 from fleettickets.errors import FleetError
 from fleettickets.geocode import gazetteer
 from fleettickets.geocode.run import GUARD_KM, geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_bucket, ingest_csv
-from fleettickets.report import Format, Reporter
+from fleettickets.migrate import open_current
+from fleettickets.reports import Precision
 from fleettickets.review import queue as review_queue
 from fleettickets.review import server as review_server
 from fleettickets.snapshot import EAT
@@ -351,7 +352,7 @@ def review(
 
 
 FormatOption = Annotated[Format, typer.Option("--format", help="How to write the rows.")]
-ReportName = StrEnum("ReportName", {name: name for name in analytics.REPORTS})
+ReportName = StrEnum("ReportName", {name: name for name in reports.REPORTS})
 
 
 @app.command()
@@ -365,10 +366,10 @@ def report(
     fmt: FormatOption = "table",
 ) -> None:
     """Analytics: daily flow, backlog, MTTR, SLA compliance, team closures, data quality."""
-    first, last = analytics.days(start, end, today=datetime.now(EAT).date())
+    first, last = reports.days(start, end, today=datetime.now(EAT).date())
     with _current_connection() as (conn, _):
-        table = analytics.run(conn, name, first, last)
-    Reporter().table(table, fmt, f"{analytics.REPORTS[name][1]}, {first} .. {last} (EAT)")
+        table = reports.run(conn, name, first, last)
+    Reporter().table(table, fmt, f"{reports.REPORTS[name][1]}, {first} .. {last} (EAT)")
 
 
 @app.command()
@@ -387,7 +388,7 @@ def nearest(
     """Dispatch: the open tickets nearest a point, closest first (metres); at the same distance
     breached, at_risk, ok, then the longest open. geo_source says how precise each position is."""
     with _current_connection() as (conn, _):
-        table = analytics.nearest(conn, lng, lat, limit, radius_km, precision)
+        table = reports.nearest(conn, lng, lat, limit, radius_km, precision)
     Reporter().table(table, fmt, f"open tickets nearest {lat}, {lng}")
 
 

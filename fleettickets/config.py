@@ -20,6 +20,8 @@ PROVIDERS = ("locationiq", "opencage")
 # A run that is not done by then is stopped; it must end before the next scheduled run starts
 # (hourly: 45 min leaves room). A lock held longer than this is a stuck run: an alarm.
 DEFAULT_RUN_DEADLINE_MINUTES = 45.0
+# The container worker's start-up state (starting / ready / failed), which the health check reads.
+DEFAULT_STATE_FILE = "/tmp/fleettickets-start"
 
 # The secret values of the settings in use; redact() blanks them out of anything shown to a user.
 # Values shorter than this are not searched for: they would blank out ordinary words.
@@ -159,3 +161,8 @@ def redact_url(url: str) -> str:
     user = params.get("user", "")
     auth = f"{user}{':***' if 'password' in params else ''}@" if user else ""
     return f"postgresql://{auth}{host}:{port}/{params.get('dbname', '')}"
+
+
+def state_file() -> Path:
+    """Where the worker records its start-up state for the health check (FLEETTICKETS_STATE_FILE)."""
+    return Path(os.environ.get("FLEETTICKETS_STATE_FILE") or DEFAULT_STATE_FILE)

@@ -156,22 +156,3 @@ def lock_holder(conn: psycopg.Connection, key: int) -> LockHolder | None:
     if not conn.autocommit:
         conn.commit()
     return LockHolder(*row) if row else None
-
-
-@contextmanager
-def open_current(
-    url: str, *, lock_key: int | None = None, deadline_seconds: float | None = None
-) -> Iterator[tuple[psycopg.Connection, bool]]:
-    """(connection, free): a database whose schema is current, holding the session advisory lock
-    `lock_key` when one is given; free is False when another run holds that lock."""
-    from fleettickets.migrate import ensure_current  # here: migrate builds on this module
-
-    limits = {} if deadline_seconds is None else {"deadline_seconds": deadline_seconds}
-    with connect(url, **limits) as conn:
-        ensure_current(conn)
-        conn.commit()
-        if lock_key is None:
-            yield conn, True
-            return
-        with advisory_lock(conn, lock_key, wait=False) as free:
-            yield conn, free

@@ -12,15 +12,15 @@ from __future__ import annotations
 import sys
 
 from fleettickets import db
-from fleettickets.config import load_settings, redact
+from fleettickets.config import load_settings, redact, state_file
 from fleettickets.errors import FleetError
-from fleettickets.worker import STATE_FILE
 
 
 def check() -> str | None:
     """Why this worker cannot do its job, or None."""
-    if STATE_FILE.is_file():
-        state, _, detail = STATE_FILE.read_text(encoding="utf-8").partition("\n")
+    path = state_file()
+    if path.is_file():
+        state, _, detail = path.read_text(encoding="utf-8").partition("\n")
         if state == "failed":
             return f"start-up failed: {detail.strip()}"
         if state != "ready":

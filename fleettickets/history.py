@@ -17,10 +17,10 @@ from fleettickets import db
 from fleettickets.bucket import Bucket
 from fleettickets.clean import CleanStats, clean_rows, text_stream
 from fleettickets.config import Settings
-from fleettickets.db import open_current
+from fleettickets.console import Reporter
 from fleettickets.errors import RefusedFile
 from fleettickets.load import stage
-from fleettickets.report import Reporter
+from fleettickets.migrate import open_current
 from fleettickets.snapshot import EAT, PREFIX, PROCESSED_PREFIX
 
 

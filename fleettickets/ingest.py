@@ -20,11 +20,11 @@ from fleettickets import db
 from fleettickets.bucket import Bucket
 from fleettickets.clean import CleanStats, clean_rows, rejects_writer, text_stream
 from fleettickets.config import Settings
-from fleettickets.db import open_current
+from fleettickets.console import Reporter
 from fleettickets.deadline import run_deadline
 from fleettickets.errors import ArchiveError, LockHeldTooLong, RefusedFile, StoreError
 from fleettickets.load import MergeCounts, load
-from fleettickets.report import Reporter
+from fleettickets.migrate import open_current
 from fleettickets.snapshot import EAT, FUTURE_TOLERANCE, PREFIX, Snapshot, in_future, newest, parse_stamp
 
 

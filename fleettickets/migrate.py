@@ -23,8 +23,8 @@ from pathlib import Path
 import psycopg
 
 from fleettickets import catalog, db
+from fleettickets.console import Reporter
 from fleettickets.errors import DatabaseError, MigrationBusy, MigrationError
-from fleettickets.report import Reporter
 
 FILE_NAME = re.compile(r"^(\d+)_([A-Za-z0-9_]+)\.sql$")
 REPEATABLE_NAME = re.compile(r"^R__([A-Za-z0-9_]+)\.sql$")
@@ -378,3 +378,20 @@ def ensure_current(conn: psycopg.Connection) -> None:
             f"{len(status.pending)} migration(s) pending (next: {status.pending[0].script}): "
             "run `fleettickets migrate` first"
         )
+
+
+@contextmanager
+def open_current(
+    url: str, *, lock_key: int | None = None, deadline_seconds: float | None = None
+) -> Iterator[tuple[psycopg.Connection, bool]]:
+    """(connection, free): a database whose schema is current, holding the session advisory lock
+    `lock_key` when one is given; free is False when another run holds that lock."""
+    limits = {} if deadline_seconds is None else {"deadline_seconds": deadline_seconds}
+    with db.connect(url, **limits) as conn:
+        ensure_current(conn)
+        conn.commit()
+        if lock_key is None:
+            yield conn, True
+            return
+        with db.advisory_lock(conn, lock_key, wait=False) as free:
+            yield conn, free

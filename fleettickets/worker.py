@@ -18,16 +18,14 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
-from fleettickets.config import load_settings, redact
+from fleettickets.config import load_settings, redact, state_file
+from fleettickets.console import Reporter
 from fleettickets.db import first_line
 from fleettickets.errors import DatabaseError, FleetError, MigrationBusy
 from fleettickets.migrate import migrate
-from fleettickets.report import Reporter
 
 RETRY_SECONDS = 10
-STATE_FILE = Path(os.environ.get("FLEETTICKETS_STATE_FILE", "/tmp/fleettickets-start"))
 
 
 class Stop(BaseException):
@@ -47,9 +45,10 @@ def _reap(signum: int, frame: object) -> None:
 
 
 def write_state(state: str, detail: str = "") -> None:
-    tmp = STATE_FILE.with_name(STATE_FILE.name + ".tmp")
+    path = state_file()
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(f"{state}\n{detail}\n", encoding="utf-8")
-    tmp.replace(STATE_FILE)  # atomic: the health check never reads half a file
+    tmp.replace(path)  # atomic: the health check never reads half a file
 
 
 def say(text: str) -> None:

@@ -10,7 +10,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from fleettickets.clean import HEADER
-from fleettickets.report import Reporter
+from fleettickets.console import Reporter
 
 EAT = timezone(timedelta(hours=3))
 

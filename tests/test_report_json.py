@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from fleettickets import analytics, jsonout
+from fleettickets import jsonout, reports
 from fleettickets.cli import app
-from fleettickets.report import Table
+from fleettickets.console import Table
 from tests.helpers import insert_ticket
 from tests.test_reports import dispatch_feed, feed
 
@@ -65,12 +65,12 @@ def check_typed(table: Table, text: str) -> pl.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize("name", list(analytics.REPORTS))
+@pytest.mark.parametrize("name", list(reports.REPORTS))
 def test_every_report_in_json_reads_back_typed(analytics_db, name):
     out = CliRunner().invoke(app, ["report", name, *RANGE, "--format", "json"], env={"DATABASE_URL": analytics_db})
     assert out.exit_code == 0, out.output
     with psycopg.connect(analytics_db) as c:
-        table = analytics.run(c, name, date(2026, 6, 13), date(2026, 6, 23))
+        table = reports.run(c, name, date(2026, 6, 13), date(2026, 6, 23))
     assert table.rows, "each report has rows to type-check"
     frame = check_typed(table, out.stdout)
     if name == "quality":
@@ -82,7 +82,7 @@ def test_nearest_in_json_reads_back_typed(analytics_db):
     out = CliRunner().invoke(app, args, env={"DATABASE_URL": analytics_db})
     assert out.exit_code == 0, out.output
     with psycopg.connect(analytics_db) as c:
-        table = analytics.nearest(c, 36.80, -1.30, 10, None, None)
+        table = reports.nearest(c, 36.80, -1.30, 10, None, None)
     frame = check_typed(table, out.stdout)
     assert frame.height == 4
 

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from fleettickets import analytics
+from fleettickets import reports
 from fleettickets.cli import app
 from tests.helpers import add_cluster, insert_ticket, one
 
@@ -81,7 +81,7 @@ def feed(conn: psycopg.Connection) -> None:
 
 
 def report(conn, name: str, start: str = "2026-06-15", end: str = "2026-06-22") -> list[tuple]:
-    return analytics.run(conn, name, date.fromisoformat(start), date.fromisoformat(end)).rows
+    return reports.run(conn, name, date.fromisoformat(start), date.fromisoformat(end)).rows
 
 
 def test_daily_flow_uses_eat_days(conn):
@@ -225,7 +225,7 @@ def test_report_cli_formats(reports_db):
     ],
 )
 def test_the_days_a_report_covers(start, end, days):
-    first, last = analytics.days(start, end, today=date(2026, 6, 15))
+    first, last = reports.days(start, end, today=date(2026, 6, 15))
     assert (first.isoformat(), last.isoformat()) == days
 
 

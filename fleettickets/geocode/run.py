@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 
 from fleettickets import db
 from fleettickets.config import Settings
-from fleettickets.db import open_current
+from fleettickets.console import Reporter
 from fleettickets.geocode.places import (
     CANDIDATES,
     STRATEGY,
@@ -44,7 +44,7 @@ from fleettickets.geocode.places import (
     strip_codes,
 )
 from fleettickets.geocode.providers import Outcome, Provider, provider_for
-from fleettickets.report import Reporter
+from fleettickets.migrate import open_current
 
 GUARD_KM = 25.0
 FINAL = {"ok", "not_found", "rejected"}  # 'error' is never final

@@ -29,10 +29,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from fleettickets.db import connect, first_line, open_current
+from fleettickets.db import connect, first_line
 from fleettickets.errors import FleetError
 from fleettickets.geocode import gazetteer
 from fleettickets.geocode.run import GUARD_KM
+from fleettickets.migrate import open_current
 from fleettickets.review import queue
 
 STATIC = Path(__file__).parent / "static"

@@ -8,8 +8,8 @@ import os
 import pty
 from types import SimpleNamespace
 
-from fleettickets import report
-from fleettickets.report import Reporter
+from fleettickets import console
+from fleettickets.console import Reporter
 
 
 def read_all(fd: int) -> str:
@@ -59,7 +59,7 @@ def test_a_dumb_terminal_gets_the_plain_lines(monkeypatch):
 
 def test_off_a_terminal_progress_is_a_plain_line_at_most_every_interval(monkeypatch):
     now = [1000.0]
-    monkeypatch.setattr(report, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(console, "time", SimpleNamespace(monotonic=lambda: now[0]))
     out = io.StringIO()
     reporter = Reporter(out, plain_interval=30)
     assert not reporter.interactive

@@ -7,8 +7,8 @@ from typing import Literal
 
 import psycopg
 
+from fleettickets.console import Table
 from fleettickets.errors import FleetError
-from fleettickets.report import Table
 
 # How precisely a ticket is positioned (tickets.inc.geo_source): dispatch may ask for one kind only.
 Precision = Literal["location", "cluster", "feed"]
