@@ -6,7 +6,7 @@ For each size, on generated snapshots and a fresh migrated database:
   1% changed  a file with every 100th ticket changed (rows rewritten = exactly those)
   parse only  the dry run without a database: reading, cleaning and JSON alone
   floor       psql \\copy of pre-built (line, ticket_id, raw) rows into the stage table plus the
-              same tickets.merge_inc_stage(), into an empty table of the same schema
+              same tickets.merge_stage(), into an empty table of the same schema
 Prints a table; nothing is asserted.
 
     python bench/ingest.py [--sizes 31434,300000,1000000]
@@ -86,8 +86,8 @@ def counts(summary: str) -> dict[str, int]:
 def floor(stage: Path, url: str) -> float:
     script = stage.with_suffix(".sql")
     script.write_text(
-        f"BEGIN;\nSELECT tickets.begin_inc_stage();\n\\copy inc_stage FROM '{stage}'\n"
-        "SELECT * FROM tickets.merge_inc_stage(true, p_observed_at := now());\nCOMMIT;\n"
+        f"BEGIN;\nSELECT tickets.begin_stage();\n\\copy stage FROM '{stage}'\n"
+        "SELECT * FROM tickets.merge_stage('inc', true, p_stamp := now());\nCOMMIT;\n"
     )
     started = time.perf_counter()
     subprocess.run(

@@ -13,6 +13,8 @@ from fleettickets.clean import HEADER
 from fleettickets.console import Reporter
 
 EAT = timezone(timedelta(hours=3))
+INC_PREFIX = "automations/inc/"  # where the exporter writes INC (CONTRACT 1): the default layout
+CRQ_PREFIX = "automations/crq/"
 
 
 def eat_text(moment: datetime) -> str:
