@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 
 from fleettickets import adopt as adoption
 from fleettickets import history, jsonout, monitor, reports
+from fleettickets import loads as load_history
 from fleettickets import migrate as migrations
 from fleettickets import status as pipeline_status
 from fleettickets.config import load_settings, redact
@@ -61,7 +62,7 @@ def _usage_errors() -> Iterator[None]:
 
 app = typer.Typer(
     cls=_OneLineUsageErrors,
-    help="Hourly INC ticket snapshots from S3 into a geocoded PostgreSQL/PostGIS schema.",
+    help="INC and CRQ ticket exports (snapshots and change files) from S3 into a geocoded PostgreSQL/PostGIS schema.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,  # a rich traceback with locals could show a secret
@@ -267,12 +268,19 @@ def geocode_locations_command(
     guard_km: Annotated[
         float, typer.Option("--guard-km", min=0.1, help="Search box and guard: no point farther from the cluster's.")
     ] = GUARD_KM,
+    dataset: DatasetOption = "inc",
 ) -> None:
-    """Precise points for actionable tickets: one request per distinct place, its words alone in a
-    box around the cluster point; the nearest candidate named like the place, within the guard."""
+    """Precise points for a dataset's open tickets: one request per distinct place, its words alone in
+    a box around the cluster point; the nearest candidate named like the place, within the guard."""
     reporter = Reporter()
     result = geocode_locations(
-        load_settings(), reporter, apply=apply, limit=limit, retry_failed=retry_failed, guard_km=guard_km
+        load_settings(),
+        reporter,
+        apply=apply,
+        limit=limit,
+        retry_failed=retry_failed,
+        guard_km=guard_km,
+        dataset=dataset,
     )
     reporter.step(result.summary())
 
@@ -405,6 +413,19 @@ def nearest(
     with _current_connection() as (conn, _):
         table = reports.nearest(conn, lng, lat, limit, radius_km, precision)
     Reporter().table(table, fmt, f"open tickets nearest {lat}, {lng}")
+
+
+@app.command("loads")
+@command
+def loads_command(
+    dataset: Annotated[DatasetName | None, typer.Option("--dataset", help="Only this dataset.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many files.")] = 20,
+    fmt: FormatOption = "table",
+) -> None:
+    """The load history: the last files applied (or skipped as unchanged), newest first."""
+    with _current_connection() as (conn, _):
+        table = load_history.listing(conn, dataset, limit)
+    Reporter().table(table, fmt, "files loaded, newest first (EAT)")
 
 
 history_app = typer.Typer(help="The ticket event history.", no_args_is_help=True)

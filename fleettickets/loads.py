@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from fleettickets.console import Table
 from fleettickets.snapshot import FeedFile
 
 Identity = tuple[str, str | None]  # (key, ETag)
@@ -74,26 +75,19 @@ def mark_archived(conn: psycopg.Connection, dataset: str, files: list[FeedFile])
         conn.commit()
 
 
-@dataclass(frozen=True)
-class Load:
-    load_id: int
-    dataset: str
-    kind: str
-    source_key: str
-    etag: str | None
-    stamp: datetime | None
-    outcome: str
-    counts: dict[str, Any]
-    loaded_at: datetime
-    archived_at: datetime | None
-
-
-def recent(conn: psycopg.Connection, dataset: str | None, limit: int) -> list[Load]:
+def listing(conn: psycopg.Connection, dataset: str | None, limit: int) -> Table:
     """The last `limit` files decided on, newest first (of one dataset, or of all)."""
-    rows = conn.execute(
-        "SELECT load_id, dataset, kind, source_key, etag, stamp, outcome, counts, loaded_at, archived_at"
-        " FROM tickets.loads WHERE %(dataset)s::text IS NULL OR dataset = %(dataset)s"
-        " ORDER BY load_id DESC LIMIT %(limit)s",
+    cursor = conn.execute(
+        """
+        SELECT to_char(loaded_at AT TIME ZONE 'Africa/Nairobi', 'YYYY-MM-DD HH24:MI:SS') AS loaded_eat, dataset, kind,
+               source_key AS file, outcome, (counts ->> 'rows_kept')::int AS kept,
+               (counts ->> 'inserted')::int AS inserted, (counts ->> 'updated')::int AS updated,
+               (counts ->> 'unchanged')::int AS unchanged, (counts ->> 'stale')::int AS stale,
+               CASE WHEN kind = 'csv' THEN NULL ELSE archived_at IS NOT NULL END AS archived
+          FROM tickets.loads
+         WHERE %(dataset)s::text IS NULL OR dataset = %(dataset)s
+         ORDER BY load_id DESC LIMIT %(limit)s
+        """,
         {"dataset": dataset, "limit": limit},
-    ).fetchall()
-    return [Load(*row) for row in rows]
+    )
+    return Table([c.name for c in cursor.description], cursor.fetchall())
