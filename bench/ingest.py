@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,20 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import throwaway_database
+from bench.common import run_cli, throwaway_database
 from devtools.feed import Feed, write_csv
 from fleettickets.clean import CleanStats, clean_rows
-
-# Runs one CLI command in a fresh interpreter and reports its own peak RSS.
-CHILD = """
-import resource, sys
-from fleettickets.cli import app
-try:
-    app(sys.argv[1:], prog_name="fleettickets")
-except SystemExit as e:
-    code = e.code
-print("PEAK_RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-"""
 
 
 def make_files(folder: Path, rows: int) -> tuple[Path, Path, Path]:
@@ -65,18 +53,6 @@ def make_files(folder: Path, rows: int) -> tuple[Path, Path, Path]:
         for line, ticket_id, raw in clean_rows(source, CleanStats()):
             out.write(f"{line}\t{ticket_id}\t{raw.replace(chr(92), chr(92) * 2)}\n")
     return snapshot, changed, stage
-
-
-def run_cli(args: list[str], url: str | None) -> tuple[float, float, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    if url:
-        env["DATABASE_URL"] = url
-    started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", CHILD, *args], env=env, capture_output=True, text=True, check=True)
-    seconds = time.perf_counter() - started
-    lines = out.stdout.strip().splitlines()
-    rss = float(lines[-1].split()[1])
-    return seconds, rss, lines[-2]
 
 
 def counts(summary: str) -> dict[str, int]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import BinaryIO
 import psycopg
 
 from fleettickets import db, loads
-from fleettickets.bucket import Bucket
+from fleettickets.bucket import Archived, Bucket
 from fleettickets.clean import CleanStats, Reject, clean_rows, rejects_writer, text_stream
 from fleettickets.config import Settings
 from fleettickets.console import Advance, Reporter
@@ -77,34 +78,55 @@ class IngestResult:
         self.files[kind] += 1
 
 
+# A file this small (a change file of 300 rows is ~150 KB) is fetched and cleaned on a thread of its
+# own while the file before it merges; a bigger one (a full snapshot) is streamed when its turn
+# comes: memory stays flat either way.
+READ_AHEAD_BYTES = 4 << 20
+
+Rows = Iterable[tuple[int, str, str]]
+
+
+def _clean(
+    stream: BinaryIO, data: Dataset, on_reject: Callable[[Reject], None] | None, advance: Advance = lambda n: None
+) -> tuple[CleanStats, Rows]:
+    """A file's rows, cleaned by the dataset's rules as they are read; the stats fill as they go."""
+    stats = CleanStats()
+    rows = clean_rows(text_stream(stream, advance), stats, on_reject, cleaning=data.cleaning, key=data.key)
+    return stats, rows
+
+
+def _read_ahead(
+    bucket: Bucket, data: Dataset, file: FeedFile
+) -> tuple[CleanStats, list[tuple[int, str, str]], list[Reject]]:
+    """A small file fetched and cleaned whole (on the reader's thread): its stats, rows and rejects."""
+    rejects: list[Reject] = []
+    with closing(bucket.open(file)) as stream:
+        stats, rows = _clean(stream, data, rejects.append)
+        return stats, list(rows), rejects
+
+
 def _process(
     conn: psycopg.Connection | None,
     data: Dataset,
     source: Source,
-    stream: BinaryIO,
+    stats: CleanStats,
+    rows: Rows,
     *,
     apply: bool,
     backlog: bool,
     reporter: Reporter,
-    on_reject: Callable[[Reject], None] | None,
-    progress: bool,
-) -> tuple[CleanStats, MergeCounts | None]:
-    """Clean one file's stream and (with a database) load it; one line says what it held and did."""
-    stats = CleanStats()
+) -> MergeCounts | None:
+    """Load one file's cleaned rows (with a database; else only read them); one line says what it held and did."""
     started = time.monotonic()
-    name = (
-        source.key.rsplit("/", 1)[-1] if source.kind != "change" else data.changes_dir + source.key.rsplit("/", 1)[-1]
-    )
-    with _progress(reporter, progress, f"reading {name}", source.size) as advance:
-        text = text_stream(stream, advance)
-        rows = clean_rows(text, stats, on_reject, cleaning=data.cleaning, key=data.key)
-        if conn is None:
-            for _ in rows:
-                pass
-            stats.check(empty_ok=source.kind == "change")
-            counts = None
-        else:
-            counts = load(conn, data, source, rows, stats, apply=apply, backlog=backlog)
+    name = source.key.rsplit("/", 1)[-1]
+    name = data.changes_dir + name if source.kind == "change" else name
+    if conn is None:
+        for _ in rows:
+            pass
+        stats.check(empty_ok=source.kind == "change")
+        counts = None
+    else:
+        counts = load(conn, data, source, rows, stats, apply=apply, backlog=backlog)
     line = (
         f"cleaned {name}: {stats.rows_read:,} rows read, {stats.rows_kept:,} kept, {stats.alarms_dropped:,} alarms "
         f"and {stats.sentinel_dropped:,} sentinel dropped, {stats.malformed:,} malformed"
@@ -122,7 +144,7 @@ def _process(
     reporter.step(f"{line} ({time.monotonic() - started:.1f}s)")
     if stats.malformed:
         reporter.step(f"malformed rows skipped: {stats.describe_malformed()} (in {name})")
-    return stats, counts
+    return counts
 
 
 @contextmanager
@@ -304,60 +326,79 @@ def _apply_plan(
     if not latest:
         reporter.step("no file to ingest")
         result.source = f"s3://{bucket.name}/{data.prefix}"
-    archiver = _Archiver(bucket, data, conn, reporter, apply)
-    last_of_day = _last_of_each_day(plan.apply)
-    many = len(plan.apply) > 1  # then a bar over the files, else one over the file's bytes
+    files = plan.apply
     with (
-        rejects_writer(rejects) as rejects_for,
-        _progress(reporter, many, "applying files", len(plan.apply)) as advance,
+        _Archiver(bucket, data, conn, reporter, apply) as archiver,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader,
     ):
-        for file in plan.apply:
-            stream = bucket.open(file)
-            try:
-                stats, counts = _process(
-                    conn,
-                    data,
-                    Source.of(data.name, file),
-                    stream,
-                    apply=apply,
-                    backlog=file in last_of_day,
-                    reporter=reporter,
-                    on_reject=rejects_for(file.name),
-                    progress=not many,
+        last_of_day = _last_of_each_day(files)
+        many = len(files) > 1  # then a bar over the files, else one over the file's bytes
+        ahead: dict[FeedFile, Future] = {}
+
+        def read_next(at: int) -> None:
+            if at < len(files) and (files[at].size or 0) <= READ_AHEAD_BYTES:
+                ahead[files[at]] = reader.submit(_read_ahead, bucket, data, files[at])
+
+        read_next(0)
+        with rejects_writer(rejects) as rejects_for, _progress(reporter, many, "applying files", len(files)) as advance:
+            for at, file in enumerate(files):
+                read_next(at + 1)  # the next file is read while this one merges
+                source, on_reject = Source.of(data.name, file), rejects_for(file.name)
+                try:
+                    if file in ahead:
+                        stats, rows, rejected = ahead.pop(file).result()
+                        for reject in rejected if on_reject else ():
+                            on_reject(reject)
+                        counts = _process(
+                            conn, data, source, stats, rows, apply=apply, backlog=file in last_of_day, reporter=reporter
+                        )
+                    else:
+                        with (
+                            closing(bucket.open(file)) as stream,
+                            _progress(reporter, not many, f"reading {file.name}", file.size) as progress,
+                        ):
+                            stats, rows = _clean(stream, data, on_reject, progress)
+                            counts = _process(
+                                conn,
+                                data,
+                                source,
+                                stats,
+                                rows,
+                                apply=apply,
+                                backlog=file in last_of_day,
+                                reporter=reporter,
+                            )
+                except RefusedFile as e:
+                    # Nothing of it was written; the files after it still apply (the version rule keeps
+                    # a fixed copy, applied later, from rolling anything back). It stays in place, and
+                    # the run exits non-zero until it is fixed or removed.
+                    reporter.step(f"refused {file.name}: {e}; nothing of it was written, left in place")
+                    result.refused.append(file)
+                    result.alert = f"{file.name} was refused ({e}) and left in place: fix or remove it" + (
+                        f" ({len(result.refused) - 1} more refused, listed above)" if len(result.refused) > 1 else ""
+                    )
+                    continue
+                result.add(file.kind, stats, counts)
+                archiver.after_commit(file)
+                advance(1)
+        # Older snapshots are archived as superseded only by a newest snapshot that was taken.
+        taken = not any(f.kind == "snapshot" for f in result.refused)
+        rest = plan.done + (plan.superseded if taken else []) + ([plan.unchanged] if plan.unchanged else [])
+        if not apply:
+            result.outcome = "dry-run"
+            if plan.apply or rest:
+                reporter.step(
+                    f"dry run: would apply {len(plan.apply)} file(s); "
+                    f"would archive {len(plan.apply) - len(result.refused) + len(rest)} file(s) to processed/"
                 )
-            except RefusedFile as e:
-                # Nothing of it was written; the files after it still apply (the version rule keeps
-                # a fixed copy, applied later, from rolling anything back). It stays in place, and
-                # the run exits non-zero until it is fixed or removed.
-                reporter.step(f"refused {file.name}: {e}; nothing of it was written, left in place")
-                result.refused.append(file)
-                result.alert = f"{file.name} was refused ({e}) and left in place: fix or remove it" + (
-                    f" ({len(result.refused) - 1} more refused, listed above)" if len(result.refused) > 1 else ""
-                )
-                continue
-            finally:
-                stream.close()
-            result.add(file.kind, stats, counts)
-            archiver.after_commit(file)
-            advance(1)
-    # Older snapshots are archived as superseded only by a newest snapshot that was taken.
-    taken = not any(f.kind == "snapshot" for f in result.refused)
-    rest = plan.done + (plan.superseded if taken else []) + ([plan.unchanged] if plan.unchanged else [])
-    if not apply:
-        result.outcome = "dry-run"
-        if plan.apply or rest:
-            reporter.step(
-                f"dry run: would apply {len(plan.apply)} file(s); "
-                f"would archive {len(plan.apply) - len(result.refused) + len(rest)} file(s) to processed/"
-            )
+            return result
+        if plan.unchanged and conn:
+            loads.record(conn, Source.of(data.name, plan.unchanged), "unchanged", {})
+            conn.commit()
+        result.archived = archiver.finish(rest)
+        if not result.files and result.outcome == "ingested":
+            result.outcome = "refused"  # every file it tried
         return result
-    if plan.unchanged and conn:
-        loads.record(conn, Source.of(data.name, plan.unchanged), "unchanged", {})
-        conn.commit()
-    result.archived = archiver.finish(rest)
-    if not result.files and result.outcome == "ingested":
-        result.outcome = "refused"  # every file it tried
-    return result
 
 
 def _last_of_each_day(files: list[FeedFile]) -> set[FeedFile]:
@@ -371,42 +412,58 @@ def _last_of_each_day(files: list[FeedFile]) -> set[FeedFile]:
 
 
 class _Archiver:
-    """Moves each file to processed/ once its data is committed (or was already), oldest first: if
-    a run stops half-way, the load history says which are done, and the next run archives the rest."""
+    """Moves each file to processed/ once its data is committed (or was already), in the order they
+    are handed over, on a thread of its own: the store's round trips for one file overlap the next
+    file's load. If a run stops half-way, the load history says which files are applied, and the
+    next run archives the rest."""
 
     def __init__(
         self, bucket: Bucket, data: Dataset, conn: psycopg.Connection | None, reporter: Reporter, apply: bool
     ) -> None:
         self.bucket, self.data, self.conn, self.reporter, self.apply = bucket, data, conn, reporter, apply
-        self.moved: list[FeedFile] = []
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive")
+        self.handed: list[tuple[FeedFile, Future[Archived]]] = []
 
     def after_commit(self, file: FeedFile) -> None:
         if self.apply:
-            self._move(file)
+            self.handed.append((file, self.pool.submit(self.bucket.archive, file, self.data.archive_key(file))))
 
     def finish(self, rest: list[FeedFile]) -> int:
+        """Archive `rest` too, wait for every move; the number moved. A store failure is an
+        ArchiveError once the others are done: the data is committed whatever happens here."""
         for file in sorted(rest, key=lambda f: f.order):
-            self._move(file)
-        if self.conn and self.moved:
-            loads.mark_archived(self.conn, self.data.name, self.moved)
-        if self.moved:
-            self.reporter.step(f"archived {len(self.moved)} file(s) to processed/")
-        return len(self.moved)
-
-    def _move(self, file: FeedFile) -> None:
-        try:
-            outcome = self.bucket.archive(file, self.data.archive_key(file))
-        except StoreError as e:
+            self.after_commit(file)
+        moved: list[FeedFile] = []
+        failed: tuple[FeedFile, StoreError] | None = None
+        for file, future in self.handed:
+            try:
+                outcome = future.result()
+            except StoreError as e:
+                failed = failed or (file, e)
+                continue
+            if outcome == "archived":
+                moved.append(file)
+            elif outcome == "changed":
+                self.reporter.step(f"{file.name} changed after it was read (no longer ETag {file.etag}): left in place")
+            else:
+                self.reporter.step(f"{file.name} is gone from the bucket and not in processed/: someone moved it")
+        if self.conn and moved:
+            loads.mark_archived(self.conn, self.data.name, moved)
+        if moved:
+            self.reporter.step(f"archived {len(moved)} file(s) to processed/")
+        if failed:
             raise ArchiveError(
-                f"the data is committed, but archiving {file.name} failed after {len(self.moved)} file(s) were "
-                f"moved: {e}; the load history knows what was applied: the next run archives the rest"
-            ) from None
-        if outcome == "archived":
-            self.moved.append(file)
-        elif outcome == "changed":
-            self.reporter.step(f"{file.name} changed after it was read (no longer ETag {file.etag}): left in place")
-        else:
-            self.reporter.step(f"{file.name} is gone from the bucket and not in processed/: someone moved it")
+                f"the data is committed, but archiving {failed[0].name} failed ({failed[1]}); {len(moved)} file(s)"
+                " were moved: the load history knows what was applied, the next run archives the rest"
+            )
+        return len(moved)
+
+    def __enter__(self) -> _Archiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Wait for the moves already handed over (of committed files), however the run ends."""
+        self.pool.shutdown(wait=True)
 
 
 def ingest_csv(
@@ -442,18 +499,13 @@ def ingest_csv(
             result.seconds = time.monotonic() - started
             return result
         source = Source(data.name, "csv", str(path), size=path.stat().st_size, stamp=stamp)
-        with open(path, "rb") as stream, rejects_writer(rejects) as rejects_for:
-            stats, counts = _process(
-                conn,
-                data,
-                source,
-                stream,
-                apply=apply,
-                backlog=True,
-                reporter=reporter,
-                on_reject=rejects_for(path.name),
-                progress=True,
-            )
+        with (
+            open(path, "rb") as stream,
+            rejects_writer(rejects) as rejects_for,
+            reporter.progress(f"reading {path.name}", source.size) as progress,
+        ):
+            stats, rows = _clean(stream, data, rejects_for(path.name), progress)
+            counts = _process(conn, data, source, stats, rows, apply=apply, backlog=True, reporter=reporter)
         result.add("csv", stats, counts)
         result.files.clear()  # a local file is not one of the bucket's kinds
         if apply and stamp:
