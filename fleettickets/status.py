@@ -73,44 +73,12 @@ def _eat(moment: str | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
 
 
 def lines(report: dict[str, Any]) -> list[str]:
-    """The report for a person."""
-    out = []
-    check = report.get("last_check")
-    if check:
-        out.append(
-            f"last check    {_eat(check['checked_at'])} ({float(check['age_hours']):.1f} h ago): {check['outcome']}"
-        )
-    else:
-        out.append("last check    none yet")
-    newest = report.get("newest_snapshot")
-    if newest:
-        out.append(
-            f"newest snap.  {_eat(newest['snapshot_at'], '%Y-%m-%dT%H-%M-%S')} "
-            f"({float(newest['age_hours']):.1f} h old): {newest['key']}"
-        )
-    else:
-        out.append("newest snap.  none seen yet")
-    future = report.get("future_snapshot")
-    if future:
-        out.append(
-            f"future snap.  {_eat(future['snapshot_at'], '%Y-%m-%dT%H-%M-%S')}: {future['key']}"
-            " (refused: stamped ahead of the clock)"
-        )
-    out += _last_load(report.get("last_ingest"))
-    for name, data in _datasets(report)[1:]:
-        out.append(f"{name}:")
-        check, newest, last = data.get("last_check"), data.get("newest_snapshot"), data.get("last_ingest")
-        out.append(
-            f"  last check  {_eat(check['checked_at'])} ({float(check['age_hours']):.1f} h ago): {check['outcome']}"
-            if check
-            else "  last check  none yet"
-        )
-        if newest:
-            out.append(
-                f"  newest      {_eat(newest['snapshot_at'], '%Y-%m-%dT%H-%M-%S')} "
-                f"({float(newest['age_hours']):.1f} h old): {newest['key']}"
-            )
-        out += ["  " + line for line in _last_load(last)]
+    """The report for a person: INC's freshness, each other dataset's under its name, INC's tickets,
+    the migrations, and the last files loaded."""
+    datasets = _datasets(report)
+    out = _freshness(datasets[0][1])
+    for name, data in datasets[1:]:
+        out += [f"{name}:"] + ["  " + line for line in _freshness(data)]
     if "tickets" in report:
         t = report["tickets"]
         out.append(f"tickets       {t['total']:,} ({t['open']:,} open, {t['closed']:,} closed)")
@@ -129,6 +97,33 @@ def lines(report: dict[str, Any]) -> list[str]:
             f"loaded        {_eat(f['loaded_at'])} {f['dataset']} {f['kind']:<8} {f['outcome']:<9} {f['key']} ({where})"
         )
     return out
+
+
+def _freshness(data: dict[str, Any]) -> list[str]:
+    """A dataset's last check of the bucket, the newest file seen, one refused as stamped ahead, its last load."""
+    out = []
+    check = data.get("last_check")
+    if check:
+        out.append(
+            f"last check    {_eat(check['checked_at'])} ({float(check['age_hours']):.1f} h ago): {check['outcome']}"
+        )
+    else:
+        out.append("last check    none yet")
+    newest = data.get("newest_snapshot")
+    if newest:
+        out.append(
+            f"newest snap.  {_eat(newest['snapshot_at'], '%Y-%m-%dT%H-%M-%S')} "
+            f"({float(newest['age_hours']):.1f} h old): {newest['key']}"
+        )
+    else:
+        out.append("newest snap.  none seen yet")
+    future = data.get("future_snapshot")
+    if future:
+        out.append(
+            f"future snap.  {_eat(future['snapshot_at'], '%Y-%m-%dT%H-%M-%S')}: {future['key']}"
+            " (refused: stamped ahead of the clock)"
+        )
+    return out + _last_load(data.get("last_ingest"))
 
 
 def _last_load(last: dict[str, Any] | None) -> list[str]:

@@ -431,7 +431,7 @@ def test_each_dataset_has_its_freshness_and_its_own_alarm(store, db_url):
     status = run(["status", "--max-age-hours", "26"], {"DATABASE_URL": db_url})
     assert status.exit_code == 1
     assert status.stderr == "error: the newest crq file is 30.0 h old, more than 26 h: is the exporter running?\n"
-    assert "crq:" in status.stdout and "  last load     automations/crq/2026-06-15T07-00-00.csv" in status.stdout
+    assert "crq:" in status.stdout and "\n  last load     automations/crq/2026-06-15T07-00-00.csv" in status.stdout
     crq = run(["ingest", "--from-bucket", "--apply", "--dataset", "crq", "--max-age-hours", "26"], store.env(db_url))
     assert crq.exit_code == 1 and "the newest crq file (" in crq.stderr
     inc = run(["ingest", "--from-bucket", "--apply", "--max-age-hours", "26"], store.env(db_url))
