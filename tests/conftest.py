@@ -26,7 +26,7 @@ from fleettickets import migrate
 from fleettickets.config import Settings, load_settings, redact_url
 from fleettickets.geocode.run import geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_csv
-from tests.helpers import csv_text, quiet, record
+from tests.helpers import KEY, csv_text, quiet, record
 from tests.pgcluster import Cluster, ClusterError, free_port
 
 TEST_CLUSTER = Path(__file__).resolve().parent.parent / ".pgdata"
@@ -208,6 +208,13 @@ class Store:
 @pytest.fixture
 def store(s3_endpoint) -> Store:
     return Store(s3_endpoint)
+
+
+@pytest.fixture
+def geocoder() -> Iterator[DevGeocoder]:
+    """The strict stand-in geocoder (devtools.geocoder) over HTTP, accepting only KEY."""
+    with DevGeocoder(key=KEY) as g:
+        yield g
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -19,33 +18,10 @@ from fleettickets.geocode import providers
 from fleettickets.geocode.places import STRATEGY
 from fleettickets.geocode.providers import RateLimiter
 from fleettickets.geocode.run import geocode_clusters, geocode_locations
-from tests.helpers import insert_ticket, quiet
+from tests.helpers import KEY, add_tickets, env, insert_ticket, quiet, settings
 from tests.released import DEPLOYED, write_released
 
-KEY = "sekrit-key-0123456789"
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def geocoder() -> Iterator[DevGeocoder]:
-    with DevGeocoder(key=KEY) as g:
-        yield g
-
-
-def settings(g: DevGeocoder, url: str, provider: str = "locationiq", rate: float = 50, key: str = KEY) -> Settings:
-    return Settings(
-        database_url=url, geocoder_provider=provider, geocoder_api_key=key, geocoder_base_url=g.url, geocoder_rate=rate
-    )
-
-
-def env(g: DevGeocoder, url: str, rate: float = 50) -> dict[str, str]:
-    return {"DATABASE_URL": url, "GEOCODER_API_KEY": KEY, "GEOCODER_BASE_URL": g.url, "GEOCODER_RATE": str(rate)}
-
-
-def add_tickets(url: str, rows: list[tuple[str, str, str, str]]) -> None:
-    with psycopg.connect(url, autocommit=True) as c:
-        for tid, cluster, name, open_ in rows:
-            insert_ticket(c, tid, cluster=cluster, location_name=name, is_actionable=open_)
 
 
 @pytest.fixture
