@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import psycopg
+import pytest
 from psycopg.types.json import Jsonb
 
 from devtools.geocoder import DevGeocoder
@@ -101,6 +104,16 @@ def record(ticket_id: str, **values: str) -> dict[str, str]:
     )
     row.update(values)
     return row
+
+
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    """Return once `condition()` holds: for what another thread or process does in its own time.
+    `seconds` is a hang guard, not a speed check."""
+    give_up = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > give_up:
+            pytest.fail(f"{what}: not within {seconds:g} s")
+        time.sleep(0.01)
 
 
 def csv_text(
