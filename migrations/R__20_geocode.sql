@@ -200,11 +200,17 @@ SELECT location_name, cluster, count(*) AS tickets
  WHERE is_actionable AND btrim(location_name) <> '' AND btrim(cluster) <> ''
  GROUP BY location_name, cluster;
 
+-- The far rule's distance (places.FAR_KM, which tests/test_places.py holds equal to this): an
+-- accepted answer farther than this from every other place resolved in its cluster is most likely
+-- another town's. IMMUTABLE, so the queue's plan folds it to a constant.
+CREATE OR REPLACE FUNCTION tickets.far_km() RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 10.0::double precision $$;
+
 -- The review queue (migration 31): every unverified location entry whose open tickets a reviewer
 -- should place, those with the most open tickets away from a location point first (what a placement
 -- moves), then the most open tickets. Why: not_found, rejected, error, codes_only (a label of
 -- network codes alone), match (a reuse nobody confirmed) or far (an accepted answer more than
--- 10 km from every other place resolved in its cluster: most likely another town's).
+-- tickets.far_km() from every other place resolved in its cluster).
 -- A function, for its SET: PostGIS's function costs push the plan's estimate past jit_above_cost,
 -- and compiling it took 0.4 s for a query that runs in 20 ms.
 CREATE OR REPLACE FUNCTION tickets.review_queue_rows()
@@ -227,7 +233,7 @@ WITH open_tickets AS (
                 WHEN l.provider <> 'manual' AND NOT EXISTS (
                          SELECT 1 FROM tickets.geo_locations x
                           WHERE x.cluster = l.cluster AND x.query <> l.query AND x.status = 'ok'
-                            AND ST_DWithin(x.geom::geography, l.geom::geography, 10000))
+                            AND ST_DWithin(x.geom::geography, l.geom::geography, tickets.far_km() * 1000))
                      AND EXISTS (SELECT 1 FROM tickets.geo_locations x
                                   WHERE x.cluster = l.cluster AND x.query <> l.query AND x.status = 'ok')
                 THEN 'far'

@@ -1,5 +1,6 @@
-"""Geocoding's pure rules: code stripping, query keys, the box, junk numbers, the choosers, distance,
-the Kenya box; and the stand-in provider's matching, which the tests rely on being strict."""
+"""Geocoding's rules (fleettickets.geocode.places): code stripping, query keys, the box, junk numbers,
+the choosers, distance, the Kenya box, name matching, the far rule as the database applies it; and
+the stand-in provider's matching, which the tests rely on being strict."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from devtools.geocoder import DevGeocoder, Feature, build_world
 from fleettickets.geocode.places import (
+    FAR_KM,
     Candidate,
     Known,
     box_around,
@@ -28,6 +30,7 @@ from fleettickets.geocode.places import (
     words,
 )
 from fleettickets.geocode.run import _needs_asking, _reask
+from tests.helpers import add_cluster, insert_ticket
 
 
 @pytest.fixture(scope="module")
@@ -493,3 +496,37 @@ def test_choose_match(trigram, place, known, reused):
     assert (got.known.place if got else None) == reused
     if got:
         assert got.detail.startswith(f"match of {reused!r} (similarity ")
+
+
+# -- the far rule, as the review queue applies it ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("others_km", "provider", "far"),
+    [
+        ([FAR_KM + 0.01], "locationiq", True),  # binds the database's distance to FAR_KM
+        ([FAR_KM - 0.01], "locationiq", False),
+        ([FAR_KM + 5, FAR_KM - 0.01], "locationiq", False),  # one place near is enough
+        ([FAR_KM + 5, FAR_KM + 8], "opencage", True),
+        ([], "locationiq", False),  # nothing else resolved in the cluster: nothing to compare with
+        ([FAR_KM + 5], "manual", False),  # a hand's placement is not second-guessed
+    ],
+)
+def test_the_far_rule(conn, others_km, provider, far):
+    add_cluster(conn, "Farville", 36.80, -1.30)
+    point = "ST_SetSRID(ST_MakePoint(36.85, -1.28), 4326)"
+    conn.execute(
+        "INSERT INTO tickets.geo_locations (query, place, cluster, provider, status, geom)"
+        f" VALUES ('judged, farville, kenya', 'Judged', 'Farville', %s, 'ok', {point})",
+        (provider,),
+    )
+    for n, km in enumerate(others_km):  # due north, on the spheroid, as ST_DWithin measures
+        conn.execute(
+            "INSERT INTO tickets.geo_locations (query, place, cluster, provider, status, geom)"
+            f" VALUES (%s, 'Other', 'Farville', 'locationiq', 'ok', ST_Project({point}::geography, %s, 0)::geometry)",
+            (f"other {n}, farville, kenya", km * 1000),
+        )
+    conn.execute("SELECT tickets.add_location_names('judged, farville, kenya', 'Farville', ARRAY['Judged'])")
+    insert_ticket(conn, "FAR1", cluster="Farville", location_name="Judged", is_actionable="true")
+    reason = conn.execute("SELECT reason FROM tickets.review_queue WHERE key = 'judged, farville, kenya'").fetchone()
+    assert reason == (("far",) if far else None)

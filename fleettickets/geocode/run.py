@@ -27,6 +27,7 @@ from fleettickets.config import Settings
 from fleettickets.console import Reporter
 from fleettickets.geocode.places import (
     CANDIDATES,
+    GUARD_KM,
     STRATEGY,
     Choice,
     Known,
@@ -46,7 +47,6 @@ from fleettickets.geocode.places import (
 from fleettickets.geocode.providers import Outcome, Provider, provider_for
 from fleettickets.migrate import open_current
 
-GUARD_KM = 25.0
 FINAL = {"ok", "not_found", "rejected"}  # 'error' is never final
 
 
