@@ -1,6 +1,6 @@
-"""Geocoding's rules (fleettickets.geocode.places): code stripping, query keys, the box, junk numbers,
-the choosers, distance, the Kenya box, name matching, the far rule as the database applies it; and
-the stand-in provider's matching, which the tests rely on being strict."""
+"""Geocoding's rules (fleettickets.geocode.places): code stripping, labels and their keys, the box,
+junk numbers, the choosers, distance, the Kenya box, name matching, the far rule as the database
+applies it; and the stand-in provider's matching, which the tests rely on being strict."""
 
 from __future__ import annotations
 
@@ -14,22 +14,22 @@ from fleettickets.geocode.places import (
     FAR_KM,
     Candidate,
     Known,
+    Label,
     box_around,
     choose_cluster,
     choose_location,
     choose_match,
-    cluster_query,
     coordinate,
     distance_km,
     in_kenya,
     location_key,
-    location_query,
     match_forms,
     names_place,
+    read_label,
     strip_codes,
     words,
 )
-from fleettickets.geocode.run import _needs_asking, _reask
+from fleettickets.geocode.run import _needs_asking, _reask, group_locations
 from tests.helpers import add_cluster, insert_ticket
 
 
@@ -77,8 +77,46 @@ def test_strip_codes(name, place):
 
 def test_spellings_of_one_place_make_one_key():
     spellings = ["NW_Kileleshwa_FDT_03", "ADR_MNT_KILELESHWA SDUS3", "Kileleshwa  FDT7", "kileleshwa"]
-    keys = {location_key(strip_codes(s), "Nairobi West") for s in spellings}
+    keys = {read_label(s, "Nairobi West").key for s in spellings}
     assert keys == {"kileleshwa, nairobi west, kenya"}  # the key of the first strategy, kept
+
+
+@pytest.mark.parametrize(
+    ("name", "cluster", "label"),
+    [
+        ("NW_Kileleshwa_FDT_03", "Nairobi West", Label("kileleshwa, nairobi west, kenya", "Kileleshwa", False)),
+        ("ADR_MNT_KILELESHWA SDUS3", "Nairobi West", Label("kileleshwa, nairobi west, kenya", "KILELESHWA", False)),
+        # what is asked is the place words alone: the cluster would make a Nominatim search find nothing
+        ("NW_Ruaka Town_FDT_07", "Kiambu", Label("ruaka town, kiambu, kenya", "Ruaka Town", False)),
+        ("Lang'ata FDT5", "Nairobi  West", Label("lang'ata, nairobi west, kenya", "Lang'ata", False)),
+        ("  NW_Elgon View   SDUS 12 ", "Eldoret", Label("elgon view, eldoret, kenya", "Elgon View", False)),
+        ("Section 58_FDT_07", "Nakuru", Label("section 58, nakuru, kenya", "Section 58", False)),
+        # nothing but codes: an entry of its own, keyed by the whole label, never asked
+        ("NW_FDT_07", "Nairobi West", Label("nw_fdt_07, nairobi west, kenya", "nw_fdt_07", True)),
+        ("FDT_12", "Kisumu", Label("fdt_12, kisumu, kenya", "fdt_12", True)),
+        ("ADR_MNT_ SDUS 3", "Kisumu", Label("adr_mnt_ sdus 3, kisumu, kenya", "adr_mnt_ sdus 3", True)),
+    ],
+)
+def test_read_label(name, cluster, label):
+    assert read_label(name, cluster) == label
+
+
+def test_a_run_groups_labels_by_the_one_label_rule():
+    rows = [
+        ("NW_Kileleshwa_FDT_03", "Nairobi West", 2),
+        ("Kileleshwa FDT7", "Nairobi West", 1),
+        ("NW_Kileleshwa", "Kisumu", 1),  # another cluster, another place
+        ("NW_FDT_07", "Nairobi West", 4),
+        ("nw_fdt_07", "Nairobi West", 1),
+    ]
+    groups, codes = group_locations(rows)
+    assert [(g.key, g.place, g.names, g.tickets) for g in groups.values()] == [
+        ("kileleshwa, nairobi west, kenya", "Kileleshwa", ["NW_Kileleshwa_FDT_03", "Kileleshwa FDT7"], 3),
+        ("kileleshwa, kisumu, kenya", "Kileleshwa", ["NW_Kileleshwa"], 1),
+    ]
+    assert [(g.key, g.place, g.names, g.tickets) for g in codes.values()] == [
+        ("nw_fdt_07, nairobi west, kenya", "nw_fdt_07", ["NW_FDT_07", "nw_fdt_07"], 5),
+    ]
 
 
 def test_apostrophes_fold_for_comparing_but_keys_keep_their_spelling():
@@ -86,12 +124,6 @@ def test_apostrophes_fold_for_comparing_but_keys_keep_their_spelling():
     assert words("Ruring'u, Nyeri") == ["ruringu", "nyeri"]
     # cached entries stay found under the keys they were stored with
     assert location_key("Lang'ata", "Nairobi West") == "lang'ata, nairobi west, kenya"
-
-
-def test_queries_are_the_place_words_alone():
-    # context words not in the place's own address make a Nominatim search find nothing
-    assert location_query("Milimani") == "Milimani"
-    assert cluster_query("Nairobi West") == "Nairobi West"
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,12 @@
 """The geocoding rules, each in one place: pure functions and the figures they use.
 
-A label's place words (strip_codes) and its gazetteer key (location_key), what is asked and which
-candidate is believed (box_around, choose_cluster, choose_location, the wrong-city guard GUARD_KM,
-junk coordinates), where a hand may place a point (placement_problem), which known place a
-misspelt one reuses (match_forms, choose_match), and the far rule (FAR_KM). Orchestration (run.py),
-the CLI and the review page call these; the database applies a rule only where it must run there,
-and then takes it from here as a parameter (GUARD_KM) or holds it in one function a test binds to
-this module (FAR_KM).
+What a label stands for (strip_codes, read_label: its gazetteer key, its place words, or only
+network codes), what is asked and which candidate is believed (box_around, choose_cluster,
+choose_location, the wrong-city guard GUARD_KM, junk coordinates), where a hand may place a point
+(placement_problem), which known place a misspelt one reuses (match_forms, choose_match), and the
+far rule (FAR_KM). Orchestration (run.py), the CLI and the review page call these; the database
+applies a rule only where it must run there, and then takes it from here as a parameter
+(GUARD_KM) or holds it in one function a test binds to this module (FAR_KM).
 """
 
 from __future__ import annotations
@@ -141,14 +141,26 @@ def location_key(place: str, cluster: str) -> str:
     return normalise(f"{place}, {cluster}, Kenya")
 
 
-def location_query(place: str) -> str:
-    """What is asked for a place: its words alone. Context words (the cluster) that are not in the
-    place's own address make Nominatim-based providers find nothing; the box does the disambiguating."""
-    return place
+@dataclass(frozen=True)
+class Label:
+    """What a ticket's location_name stands for in its cluster's gazetteer."""
+
+    key: str  # the location entry (tickets.geo_locations.query) of every spelling of the place
+    # What the provider is asked: the place words alone. Context words (the cluster) that are not
+    # in the place's own address make Nominatim-based providers find nothing; the box around the
+    # cluster's point does the disambiguating. For a label of codes alone: the label, folded.
+    place: str
+    codes_only: bool  # nothing but network codes (`NW_FDT_07`, a cabinet): never asked, placed by hand
 
 
-def cluster_query(cluster: str) -> str:
-    return cluster
+def read_label(location_name: str, cluster: str) -> Label:
+    """The rule from a label to its entry, for every caller: `NW_Kileleshwa_FDT_03` in Nairobi West
+    is `kileleshwa, nairobi west, kenya`, asked as `Kileleshwa`; a label of codes alone is an entry
+    of its own, keyed by the whole label."""
+    place = strip_codes(location_name)
+    if place:
+        return Label(location_key(place, cluster), place, codes_only=False)
+    return Label(location_key(location_name, cluster), normalise(location_name), codes_only=True)
 
 
 def box_around(lng: float, lat: float, km: float) -> tuple[float, float, float, float]:

@@ -36,13 +36,9 @@ from fleettickets.geocode.places import (
     choose_cluster,
     choose_location,
     choose_match,
-    cluster_query,
     fold,
-    location_key,
-    location_query,
     match_forms,
-    normalise,
-    strip_codes,
+    read_label,
 )
 from fleettickets.geocode.providers import Outcome, Provider, provider_for
 from fleettickets.migrate import open_current
@@ -201,12 +197,11 @@ def geocode_clusters(
         if apply and todo:
 
             def ask(provider: Provider, cluster: str) -> tuple[str, bool]:
-                query = cluster_query(cluster)
-                outcome = provider.lookup(query, limit=CANDIDATES)
+                outcome = provider.lookup(cluster, limit=CANDIDATES)  # the name alone
                 choice = _decide(outcome, lambda: choose_cluster(outcome.candidates))
                 saved = conn.execute(
                     "SELECT tickets.save_cluster(%s, %s, %s, %s, %s, %s, %s, %s, %s::smallint)",
-                    (cluster, query, provider.name, choice.status, *choice.point, choice.detail, STRATEGY),
+                    (cluster, cluster, provider.name, choice.status, *choice.point, choice.detail, STRATEGY),
                 ).fetchone()[0]
                 return choice.status, saved
 
@@ -227,10 +222,9 @@ def group_locations(rows: list[tuple[str, str, int]]) -> tuple[dict[str, Locatio
     groups: dict[str, LocationGroup] = {}
     codes: dict[str, LocationGroup] = {}
     for name, cluster, tickets in rows:
-        place = strip_codes(name)
-        into = groups if place else codes
-        key = location_key(place or name, cluster)
-        group = into.setdefault(key, LocationGroup(key, place or normalise(name), cluster))
+        label = read_label(name, cluster)
+        into = codes if label.codes_only else groups
+        group = into.setdefault(label.key, LocationGroup(label.key, label.place, cluster))
         group.names.append(name)
         group.tickets += tickets
     return groups, codes
@@ -292,9 +286,7 @@ def geocode_locations(
 
             def ask(provider: Provider, group: LocationGroup) -> tuple[str, bool]:
                 centre = centres[group.cluster]
-                outcome = provider.lookup(
-                    location_query(group.place), limit=CANDIDATES, box=box_around(*centre, guard_km), near=centre
-                )
+                outcome = provider.lookup(group.place, limit=CANDIDATES, box=box_around(*centre, guard_km), near=centre)
                 choice = _decide(
                     outcome, lambda: choose_location(outcome.candidates, group.place, centre, group.cluster, guard_km)
                 )
