@@ -12,6 +12,7 @@ import pytest
 from devtools.geocoder import DevGeocoder, Feature, build_world
 from fleettickets.geocode.places import (
     FAR_KM,
+    MATCH_SIMILARITY,
     Candidate,
     Known,
     Label,
@@ -528,6 +529,60 @@ def test_choose_match(trigram, place, known, reused):
     assert (got.known.place if got else None) == reused
     if got:
         assert got.detail.startswith(f"match of {reused!r} (similarity ")
+
+
+def test_the_database_scores_same_cluster_pairs_that_can_be_chosen_only(conn):
+    got = conn.execute(
+        "SELECT name, known, similarity FROM tickets.name_similarity(%s, %s, %s, %s, %s)",
+        (
+            ["Nairobi West", "Kisumu"],
+            ["kileleswa", "lavingtone"],
+            ["Nairobi West", "Nairobi West", "Kisumu"],
+            ["kileleshwa", "lavington", "kilimani"],
+            MATCH_SIMILARITY,
+        ),
+    ).fetchall()
+    # not `lavingtone` -> `lavington` (another cluster's), nor the pairs under MATCH_SIMILARITY
+    assert [(n, k) for n, k, _ in got] == [("kileleswa", "kileleshwa")]
+    assert got[0][2] == conn.execute("SELECT similarity('kileleswa', 'kileleshwa')").fetchone()[0] >= MATCH_SIMILARITY
+
+
+def test_a_reuse_is_saved_only_over_an_unverified_entry_from_a_resolved_place_of_its_cluster(conn):
+    add_cluster(conn, "Reuseville", 36.80, -1.30)
+    for key, cluster, status, verified in [
+        ("known", "Reuseville", "ok", False),
+        ("unresolved", "Reuseville", "not_found", False),
+        ("elsewhere", "Otherville", "ok", False),
+        ("takes", "Reuseville", "not_found", False),
+        ("verified", "Reuseville", "not_found", True),
+        ("from unresolved", "Reuseville", "rejected", False),
+        ("from elsewhere", "Reuseville", "not_found", False),
+    ]:
+        conn.execute(
+            "INSERT INTO tickets.geo_locations (query, place, cluster, provider, status, geom, verified)"
+            " VALUES (%s, %s, %s, 'locationiq', %s,"
+            " CASE WHEN %s = 'ok' THEN ST_SetSRID(ST_MakePoint(36.81, -1.29), 4326) END, %s)",
+            (key, key, cluster, status, status, verified),
+        )
+    saved = conn.execute(
+        "SELECT * FROM tickets.save_matches(%s, %s, %s)",
+        (
+            ["takes", "verified", "from unresolved", "from elsewhere"],
+            ["known", "known", "unresolved", "elsewhere"],
+            ["why 1", "why 2", "why 3", "why 4"],
+        ),
+    ).fetchall()
+    assert saved == [("takes",)]
+    rows = conn.execute(
+        "SELECT query, status, provider, match_of, detail, ST_AsText(geom) FROM tickets.geo_locations"
+        " WHERE query IN ('takes', 'verified', 'from unresolved', 'from elsewhere') ORDER BY query"
+    ).fetchall()
+    assert rows == [
+        ("from elsewhere", "not_found", "locationiq", None, None, None),
+        ("from unresolved", "rejected", "locationiq", None, None, None),
+        ("takes", "ok", "match", "known", "why 1", "POINT(36.81 -1.29)"),
+        ("verified", "not_found", "locationiq", None, None, None),
+    ]
 
 
 # -- the far rule, as the review queue applies it ----------------------------------------------------

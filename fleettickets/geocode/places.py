@@ -6,7 +6,7 @@ choose_location, the wrong-city guard GUARD_KM, junk coordinates), where a hand 
 (placement_problem), which known place a misspelt one reuses (match_forms, choose_match), and the
 far rule (FAR_KM). Orchestration (run.py), the CLI and the review page call these; the database
 applies a rule only where it must run there, and then takes it from here as a parameter
-(GUARD_KM) or holds it in one function a test binds to this module (FAR_KM).
+(GUARD_KM, MATCH_SIMILARITY) or holds it in one function a test binds to this module (FAR_KM).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 # Network codes the field crews wrap around a place name (CONTRACT section 5).
 _PREFIX_CODES = frozenset({"NW", "ADR", "MNT"})
@@ -285,6 +286,16 @@ class Known:
     key: str  # the gazetteer entry (tickets.geo_locations.query)
     place: str
 
+    # Worked out once per known place, not once per place it is compared with.
+    @cached_property
+    def name(self) -> str:
+        """The name as compared (fold)."""
+        return fold(self.place)
+
+    @cached_property
+    def marks(self) -> frozenset[str]:
+        return _marks(self.name)
+
 
 @dataclass(frozen=True)
 class Match:
@@ -299,12 +310,12 @@ class Match:
 def choose_match(place: str, known: Sequence[Known], similarity: Callable[[str, str], float]) -> Match | None:
     """The known place (of the same cluster) whose name is clearly this one's, or None: the best
     score of the place's forms (match_forms), numbers and letters alike, at least MATCH_SIMILARITY,
-    and MATCH_MARGIN ahead of any other known name. similarity(form, folded known name): pg_trgm's."""
-    forms = match_forms(place)
+    and MATCH_MARGIN ahead of any other known name. similarity(form, folded known name): pg_trgm's;
+    it may answer 0 for a pair below MATCH_SIMILARITY, as that pair cannot be chosen."""
+    forms = [(f, _marks(f)) for f in match_forms(place) if f]
     scored: list[tuple[float, Known]] = []
     for k in known:
-        name = fold(k.place)
-        scores = [1.0 if f == name else similarity(f, name) for f in forms if f and _marks(f) == _marks(name)]
+        scores = [1.0 if f == k.name else similarity(f, k.name) for f, marks in forms if marks == k.marks]
         if scores and (best := max(scores)) >= MATCH_SIMILARITY:
             scored.append((best, k))
     if not scored:

@@ -28,15 +28,16 @@ from fleettickets.console import Reporter
 from fleettickets.geocode.places import (
     CANDIDATES,
     GUARD_KM,
+    MATCH_SIMILARITY,
     STRATEGY,
     Choice,
     Known,
+    Match,
     box_around,
     candidates_record,
     choose_cluster,
     choose_location,
     choose_match,
-    fold,
     match_forms,
     read_label,
 )
@@ -345,32 +346,42 @@ def _save_codes(
 
 def _match(conn: psycopg.Connection, result: GeocodeResult, guard_km: float) -> set[str]:
     """Typo-tolerant reuse (places.choose_match), no request: each place the provider cannot find
-    takes the point of a known place of its cluster whose name is clearly the same. Returns the
+    takes the point of a known place of its cluster whose name is clearly the same. The database
+    scores the same-cluster pairs only, and sends back those that can be chosen. Returns the
     clusters changed."""
-    open_ = conn.execute("SELECT query, place, cluster FROM tickets.places_to_match").fetchall()
     known: dict[str, list[Known]] = {}
     for cluster, key, place in conn.execute("SELECT * FROM tickets.reusable_places(%s)", (guard_km,)):
         known.setdefault(cluster, []).append(Known(key, place))
-    wanted = [(key, place, cluster) for key, place, cluster in open_ if cluster in known]
+    wanted = [w for w in conn.execute("SELECT query, place, cluster FROM tickets.places_to_match") if w[2] in known]
     if not wanted:
         conn.commit()
         return set()
-    forms = sorted({f for _, place, _ in wanted for f in match_forms(place)})
-    names = sorted({fold(k.place) for ks in known.values() for k in ks})
-    scores = {(n, k): s for n, k, s in conn.execute("SELECT * FROM tickets.name_similarity(%s, %s)", (forms, names))}
-    changed: set[str] = set()
+    forms = sorted({(cluster, form) for _, place, cluster in wanted for form in match_forms(place)})
+    names = sorted({(cluster, k.name) for cluster in {w[2] for w in wanted} for k in known[cluster]})
+    scores = {
+        (name, known_name): similarity
+        for name, known_name, similarity in conn.execute(
+            "SELECT * FROM tickets.name_similarity(%s, %s, %s, %s, %s)",
+            (
+                [c for c, _ in forms],
+                [f for _, f in forms],
+                [c for c, _ in names],
+                [n for _, n in names],
+                MATCH_SIMILARITY,
+            ),
+        )
+    }
+    chosen: dict[str, tuple[Match, str]] = {}  # entry -> its reuse, its cluster
     for key, place, cluster in wanted:
-        match = choose_match(place, known[cluster], lambda a, b: scores[(a, b)])
-        if (
-            match
-            and conn.execute("SELECT tickets.save_match(%s, %s, %s)", (key, match.known.key, match.detail)).fetchone()[
-                0
-            ]
-        ):
-            result.matched += 1
-            changed.add(cluster)
+        if match := choose_match(place, known[cluster], lambda a, b: scores.get((a, b), 0.0)):
+            chosen[key] = (match, cluster)
+    saved = conn.execute(
+        "SELECT * FROM tickets.save_matches(%s, %s, %s)",
+        ([*chosen], [m.known.key for m, _ in chosen.values()], [m.detail for m, _ in chosen.values()]),
+    ).fetchall()
     conn.commit()
-    return changed
+    result.matched += len(saved)
+    return {chosen[key][1] for (key,) in saved}
 
 
 def _estimate(settings: Settings, todo: list, apply: bool) -> str:
