@@ -3,8 +3,10 @@
 Fills a migrated database with --clusters resolved clusters, --known resolved places spread over
 them and --unknown places the provider could not find (a quarter misspellings of a known place of
 the same cluster, a quarter a known name with a trailing word or number, the rest like nothing
-known), then times the whole matching step and the peak memory (RSS) of its Python process, each
-run in a fresh process on a fresh copy of the data:
+known). Then it times the whole matching step and measures the peak memory (RSS) of its Python
+process, each run in a fresh process on a fresh copy of the data; with the server on this machine,
+also the CPU time of that process and its server process together, which other load on the machine
+does not inflate:
 
 - new: same-cluster pairs only, joined in the database, which sends back the pairs that can be
   chosen (tickets.name_similarity);
@@ -25,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -135,11 +139,25 @@ def old_match(conn: psycopg.Connection, guard_km: float) -> int:
     return len(saved)
 
 
+def cpu_seconds(conn: psycopg.Connection) -> float | None:
+    """CPU time of this process and of the connection's server process (when the server is on this
+    machine): what the step costs whatever else the machine is doing."""
+    if conn.info.host not in ("127.0.0.1", "localhost", "::1") and not conn.info.host.startswith("/"):
+        return None
+    try:
+        fields = Path(f"/proc/{conn.info.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def step(approach: str, url: str) -> None:
     """One matching step in this (fresh) process: prints its figures as JSON."""
     with psycopg.connect(url) as conn:
         conn.execute("SELECT 1")
         before = peak_rss_mb()
+        cpu = cpu_seconds(conn)
         started = time.perf_counter()
         if approach == "new":
             result = GeocodeResult("locations")
@@ -148,11 +166,16 @@ def step(approach: str, url: str) -> None:
         else:
             matched = old_match(conn, GUARD_KM)
         seconds = time.perf_counter() - started
+        cpu = None if cpu is None else cpu_seconds(conn) - cpu
         peak = peak_rss_mb()
         chosen = conn.execute(
             "SELECT query, match_of FROM tickets.geo_locations WHERE provider = 'match' ORDER BY 1"
         ).fetchall()
-    print(json.dumps({"seconds": seconds, "before": before, "peak": peak, "matched": matched, "chosen": chosen}))
+    print(
+        json.dumps(
+            {"seconds": seconds, "cpu": cpu, "before": before, "peak": peak, "matched": matched, "chosen": chosen}
+        )
+    )
 
 
 @contextmanager
@@ -225,6 +248,8 @@ def main() -> None:
         for approach, runs in figures.items():
             seconds = sorted(r["seconds"] for r in runs)
             spread = f" (slowest of {len(runs)}: {seconds[-1]:.2f} s)" if len(runs) > 1 else ""
+            if runs[0]["cpu"] is not None:
+                spread += f", CPU {statistics.median(r['cpu'] for r in runs):.2f} s"
             top = max(runs, key=lambda r: r["peak"])
             print(
                 f"  {approach}: {statistics.median(seconds):.2f} s{spread}, peak RSS {top['peak']:.0f} MB"
