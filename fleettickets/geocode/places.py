@@ -254,7 +254,8 @@ def in_kenya(lng: float, lat: float) -> bool:
 # cluster whose name is clearly the same. pg_trgm's similarity (0..1) of the folded names: 0.6 takes
 # `Kileleswa` for `Kileleshwa` (0.62) and `Roysambo` for `Roysambu` (0.64) but not `Kilimani` for
 # `Milimani` (0.50), which are two places. A runner-up this close means two names are equally
-# likely: no reuse.
+# likely: no reuse. The database scores the pairs, and sends back only those at or above
+# MATCH_SIMILARITY, which it is given (tickets.name_similarity).
 MATCH_SIMILARITY = 0.6
 MATCH_MARGIN = 0.1
 # Words the field hangs after a place's name (`Ruaka Town`, `Kitengela Mall`, `Tassia 2`, `Nyalenda B`).
