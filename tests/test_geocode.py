@@ -417,6 +417,26 @@ def test_migration_16_turns_cached_junk_into_errors(empty_db_url, tmp_path):
             c.execute("UPDATE tickets.geo_clusters SET geom = ST_SetSRID(ST_MakePoint(200, 1), 4326)")
 
 
+def test_migration_34_drops_the_matching_across_clusters_and_the_one_by_one_save(db_url):
+    with psycopg.connect(db_url, autocommit=True) as c:  # as migrations 30-31 left a database
+        c.execute(
+            "CREATE FUNCTION tickets.name_similarity(p_names text[], p_known text[])"
+            " RETURNS TABLE (name text, known text, similarity real) LANGUAGE sql STABLE"
+            " AS $$ SELECT n, k, similarity(n, k) FROM unnest(p_names) n CROSS JOIN unnest(p_known) k $$"
+        )
+        c.execute(
+            "CREATE FUNCTION tickets.save_match(p_query text, p_source text, p_detail text) RETURNS boolean"
+            " LANGUAGE sql AS $$ SELECT false $$"
+        )
+        c.execute("DELETE FROM tickets.schema_migrations WHERE version = 34")
+    migrate.migrate(db_url, quiet())
+    with psycopg.connect(db_url) as c:
+        left = c.execute(
+            "SELECT oid::regprocedure::text FROM pg_proc WHERE proname IN ('name_similarity', 'save_match')"
+        ).fetchall()
+    assert left == [("tickets.name_similarity(text[],text[],text[],text[],double precision)",)]
+
+
 # -- what providers do on a bad day ----------------------------------------------------------------
 
 
