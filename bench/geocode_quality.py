@@ -37,9 +37,9 @@ from devtools.feed import Feed, write_snapshot
 from devtools.geocoder import FIELD, UNMAPPED, DevGeocoder, Hit, ambiguous_names, true_points
 from fleettickets.config import Settings
 from fleettickets.console import Reporter
-from fleettickets.geocode.places import choose_location, distance_km, in_kenya, strip_codes
+from fleettickets.geocode.places import GUARD_KM, choose_location, distance_km, in_kenya, strip_codes
 from fleettickets.geocode.providers import provider_for
-from fleettickets.geocode.run import GUARD_KM, geocode_clusters, geocode_locations
+from fleettickets.geocode.run import geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_csv
 
 RATE = 20  # requests/s of the shipped strategy's first run (the rest runs at 500/s)

@@ -27,7 +27,8 @@ from fleettickets.datasets import NAMES as DATASET_NAMES
 from fleettickets.db import connect, first_line
 from fleettickets.errors import FleetError
 from fleettickets.geocode import gazetteer
-from fleettickets.geocode.run import GUARD_KM, geocode_clusters, geocode_locations
+from fleettickets.geocode.places import GUARD_KM
+from fleettickets.geocode.run import geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_bucket, ingest_csv
 from fleettickets.migrate import open_current
 from fleettickets.reports import Precision

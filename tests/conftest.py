@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -26,10 +27,11 @@ from fleettickets import migrate
 from fleettickets.config import Settings, load_settings, redact_url
 from fleettickets.geocode.run import geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_csv
-from tests.helpers import csv_text, quiet, record
+from tests.helpers import KEY, csv_text, quiet, record
 from tests.pgcluster import Cluster, ClusterError, free_port
 
-TEST_CLUSTER = Path(__file__).resolve().parent.parent / ".pgdata"
+REPO = Path(__file__).resolve().parent.parent
+TEST_CLUSTER = REPO / ".pgdata"
 CONTRACT_NAMES = (
     "DATABASE_URL",
     "RUSTFS_ENDPOINT",
@@ -47,6 +49,45 @@ CONTRACT_NAMES = (
 # moto's server (werkzeug) logs every request line, query string included: keep it quiet (the
 # stand-in geocoder, which sees the key, logs nothing).
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+# -- the checkout is as the suite found it -------------------------------------------------------
+
+CHECKOUT = pytest.StashKey[set[bytes] | None]()
+
+
+def checkout_status() -> set[bytes] | None:
+    """`git status` of the checkout the suite runs from, one entry per changed tracked file or
+    untracked file not ignored; None where the suite runs from no checkout (a tarball, no git)."""
+    git = ["git", "--no-optional-locks", "-C", str(REPO)]
+    try:
+        top = subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+        if top.returncode or Path(top.stdout.strip()).resolve() != REPO:
+            return None
+        status = subprocess.run(
+            [*git, "status", "--porcelain", "-z", "--untracked-files=all"], capture_output=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return set(status.stdout.split(b"\0")) - {b""}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[CHECKOUT] = checkout_status()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Tests write under tmp_path, never into the checkout: a file they changed or left there
+    (what git status shows that it did not show at the start) fails the run, all tests passed or
+    not. git compares contents: a file rewritten with the same bytes passes unseen."""
+    before = session.config.stash.get(CHECKOUT, None)
+    after = checkout_status() if before is not None else None
+    if before is None or after is None or not (new := sorted(after - before)):
+        return
+    entries = ", ".join(repr(entry.decode(errors="replace")) for entry in new)
+    message = f"error: the checkout changed while the suite ran (tests must write under tmp_path): {entries}"
+    print(f"\n{message}")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @functools.cache
@@ -208,6 +249,13 @@ class Store:
 @pytest.fixture
 def store(s3_endpoint) -> Store:
     return Store(s3_endpoint)
+
+
+@pytest.fixture
+def geocoder() -> Iterator[DevGeocoder]:
+    """The strict stand-in geocoder (devtools.geocoder) over HTTP, accepting only KEY."""
+    with DevGeocoder(key=KEY) as g:
+        yield g
 
 
 @pytest.fixture

@@ -1,9 +1,17 @@
-"""Migrations as released, read from git: the databases that exist out there were built from them."""
+"""Migrations as released: the databases that exist out there were built from them.
+
+The tests replay them from fixtures, tests/releases/<release>/ (its migrations/, and ledger.sql: the
+ledger its runner made), so they need no git history: a shallow clone or a source tarball runs them.
+`.venv/bin/python -m tests.released` writes the fixtures again from the commits below (that needs
+the history); the files are the commits' bytes, so a second run changes nothing.
+"""
 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -11,35 +19,30 @@ import psycopg
 from fleettickets import migrate
 
 REPO = Path(__file__).resolve().parent.parent
-DEPLOYED = "8ee2df1"  # the release deployed databases run: migrations 01-15
-MAIN_BEFORE = "fdb3b291238e8b932bf40351e9ecb658814efc77"  # main before the R__ files: 01-21
+FIXTURES = Path(__file__).with_name("releases")
+DEPLOYED = "deployed-01-15"  # the release deployed databases run: migrations 01-15
+MAIN_BEFORE = "main-01-21"  # main before the R__ files: 01-21
+COMMITS = {
+    DEPLOYED: "8ee2df164ea20e84211653f4292ee1042385a794",
+    MAIN_BEFORE: "fdb3b291238e8b932bf40351e9ecb658814efc77",
+}
 
 
-def _git(*args: str) -> bytes:
-    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, check=True).stdout
+def released_files(release: str) -> dict[str, bytes]:
+    """The migration files of `release`, by name, in order."""
+    return {p.name: p.read_bytes() for p in sorted((FIXTURES / release / "migrations").glob("*.sql"))}
 
 
-def released_files(commit: str) -> dict[str, bytes]:
-    """The migration files of `commit`, by name, in order."""
-    names = sorted(Path(p).name for p in _git("ls-tree", "--name-only", commit, "migrations/").decode().split())
-    return {name: _git("show", f"{commit}:migrations/{name}") for name in names}
-
-
-def write_released(commit: str, target: Path) -> Path:
-    target.mkdir(parents=True, exist_ok=True)
-    for name, content in released_files(commit).items():
-        (target / name).write_bytes(content)
+def write_released(release: str, target: Path) -> Path:
+    shutil.copytree(FIXTURES / release / "migrations", target)
     return target
 
 
-def migrate_as_released(url: str, commit: str) -> list[str]:
-    """What the released runner did: its ledger, then each file of `commit`, in order, with its ledger row."""
-    files = released_files(commit)
-    runner = _git("show", f"{commit}:fleettickets/migrate.py").decode()
-    ledger = re.search(r'^LEDGER_DDL = """(.*?)"""', runner, re.MULTILINE | re.DOTALL)
-    assert ledger, f"no LEDGER_DDL in {commit}:fleettickets/migrate.py"
+def migrate_as_released(url: str, release: str) -> list[str]:
+    """What the released runner did: its ledger, then each file of `release`, in order, with its ledger row."""
+    files = released_files(release)
     with psycopg.connect(url, autocommit=True) as c:
-        c.execute(ledger.group(1))
+        c.execute((FIXTURES / release / "ledger.sql").read_text())
         for script, content in files.items():
             version, name = script.removesuffix(".sql").split("_", 1)
             with c.transaction():
@@ -50,3 +53,42 @@ def migrate_as_released(url: str, commit: str) -> list[str]:
                     (int(version), name, script, migrate.checksum(content)),
                 )
     return list(files)
+
+
+# -- writing the fixtures from git -----------------------------------------------------------------
+
+
+def _git(*args: str) -> bytes:
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, check=True).stdout
+
+
+def write_fixtures(release: str, commit: str) -> None:
+    """tests/releases/<release>/ anew: the commit's migrations/ and its runner's LEDGER_DDL."""
+    names = sorted(Path(p).name for p in _git("ls-tree", "--name-only", commit, "migrations/").decode().split())
+    runner = _git("show", f"{commit}:fleettickets/migrate.py").decode()
+    ledger = re.search(r'^LEDGER_DDL = """\n(.*?)"""', runner, re.MULTILINE | re.DOTALL)
+    if not names or not ledger:
+        sys.exit(f"error: {commit} has no migrations/ or no LEDGER_DDL in fleettickets/migrate.py")
+    target = FIXTURES / release
+    shutil.rmtree(target, ignore_errors=True)
+    (target / "migrations").mkdir(parents=True)
+    for name in names:
+        (target / "migrations" / name).write_bytes(_git("show", f"{commit}:migrations/{name}"))
+    (target / "ledger.sql").write_text(
+        f"-- LEDGER_DDL of fleettickets/migrate.py at {commit}, written by `python -m tests.released`\n"
+        + ledger.group(1)
+    )
+    print(f"{release}: {len(names)} migrations and the ledger of {commit[:12]}")
+
+
+def main() -> None:
+    for release, commit in COMMITS.items():
+        try:
+            _git("cat-file", "-e", f"{commit}^{{commit}}")
+        except subprocess.CalledProcessError:
+            sys.exit(f"error: commit {commit} is not in this checkout's history (git fetch --unshallow first)")
+        write_fixtures(release, commit)
+
+
+if __name__ == "__main__":
+    main()

@@ -87,8 +87,6 @@ def test_a_failing_start_is_one_line_and_an_unhealthy_worker_that_stays_up(db_ur
     )
     try:
         wait_for_state(tmp_path / "state", ("failed",))
-        time.sleep(0.3)
-        assert worker.poll() is None  # still up: no crash loop that buries the message
         checked = health(env, tmp_path)
         assert checked.returncode == 1
         assert checked.stdout.startswith("unhealthy: start-up failed: applied migration 01_tickets_schema.sql has")
@@ -96,6 +94,7 @@ def test_a_failing_start_is_one_line_and_an_unhealthy_worker_that_stays_up(db_ur
         assert stop(worker) == 0
     lines = worker.stdout.read().splitlines()
     assert lines[0].startswith("fleettickets worker: error: applied migration 01_tickets_schema.sql has been edited")
+    # said only on SIGTERM: still up when told to stop, so no crash loop buries the message
     assert lines[1:] == ["fleettickets worker: stopping"]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -16,7 +16,6 @@ from geojson_pydantic import FeatureCollection
 
 from tests.helpers import add_cluster, eat_text, insert_ticket, one
 
-NOW = datetime.now(UTC)
 ZONES = ("UTC", "Africa/Nairobi", "America/Santiago", "Asia/Beirut", "Pacific/Kiritimati")
 PROPERTIES = {
     "ticket_id",
@@ -32,12 +31,13 @@ PROPERTIES = {
 }
 
 
-def ago(hours: float) -> str:
-    return eat_text(NOW - timedelta(hours=hours))
-
-
 def tickets(conn: psycopg.Connection) -> None:
     """Open tickets in every SLA state, closed ones recent and old, one unplaced, one without a status."""
+    now = one(conn, "SELECT now()")  # the transaction's: the map's hours_open counts from it too
+
+    def ago(hours: float) -> str:
+        return eat_text(now - timedelta(hours=hours))
+
     add_cluster(conn, "C1", 36.78, -1.31)
     add_cluster(conn, "C2", 37.00, -1.00)
     insert_ticket(
@@ -135,7 +135,7 @@ def test_properties_are_the_listed_typed_columns(map_conn):
     }
     assert isinstance(by_id["O2"]["hours_open"], float) and 39.9 <= by_id["O2"]["hours_open"] <= 40.1
     assert by_id["O4"]["hours_open"] is None and by_id["C1"]["hours_open"] is None
-    closed = (NOW - timedelta(hours=48)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    closed = (one(map_conn, "SELECT now()") - timedelta(hours=48)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert by_id["C1"]["closed_at"] == closed and by_id["O1"]["closed_at"] is None
     assert by_id["O1"]["assigned_team"] == "Alpha" and by_id["O1"]["geo_source"] == "cluster"
     assert by_id["O2"]["geo_source"] == "feed" and by_id["O3"]["normalized_status"] == "pending"

@@ -7,13 +7,13 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from tests.helpers import wait_until
 from tests.pgcluster import PG_BIN, Cluster
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,11 +64,9 @@ def test_a_killed_server_is_started_again(cluster):
     url = cluster.up()
     pid = cluster._postmaster()
     os.kill(pid, signal.SIGKILL)
-    for _ in range(100):  # the kernel reaps it once its parent (pg_ctl's shell) is gone
-        if not cluster.running():
-            break
-        time.sleep(0.05)
-    assert not cluster.running() and (cluster.data / "postmaster.pid").exists()  # stale
+    # the kernel reaps it once its parent (pg_ctl's shell) is gone
+    wait_until(lambda: not cluster.running(), "the killed server was never reaped")
+    assert (cluster.data / "postmaster.pid").exists()  # stale
     assert answers(cluster.up()) and cluster.up().rsplit("@", 1)[0] == url.rsplit("@", 1)[0]
 
 

@@ -1,5 +1,6 @@
-"""Geocoding's pure rules: code stripping, query keys, the box, junk numbers, the choosers, distance,
-the Kenya box; and the stand-in provider's matching, which the tests rely on being strict."""
+"""Geocoding's rules (fleettickets.geocode.places): code stripping, labels and their keys, the box,
+junk numbers, the choosers, distance, the Kenya box, name matching, the far rule as the database
+applies it; and the stand-in provider's matching, which the tests rely on being strict."""
 
 from __future__ import annotations
 
@@ -10,24 +11,27 @@ import pytest
 
 from devtools.geocoder import DevGeocoder, Feature, build_world
 from fleettickets.geocode.places import (
+    FAR_KM,
+    MATCH_SIMILARITY,
     Candidate,
     Known,
+    Label,
     box_around,
     choose_cluster,
     choose_location,
     choose_match,
-    cluster_query,
     coordinate,
     distance_km,
     in_kenya,
     location_key,
-    location_query,
     match_forms,
     names_place,
+    read_label,
     strip_codes,
     words,
 )
-from fleettickets.geocode.run import _needs_asking, _reask
+from fleettickets.geocode.run import _needs_asking, _reask, group_locations
+from tests.helpers import add_cluster, insert_ticket
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +78,46 @@ def test_strip_codes(name, place):
 
 def test_spellings_of_one_place_make_one_key():
     spellings = ["NW_Kileleshwa_FDT_03", "ADR_MNT_KILELESHWA SDUS3", "Kileleshwa  FDT7", "kileleshwa"]
-    keys = {location_key(strip_codes(s), "Nairobi West") for s in spellings}
+    keys = {read_label(s, "Nairobi West").key for s in spellings}
     assert keys == {"kileleshwa, nairobi west, kenya"}  # the key of the first strategy, kept
+
+
+@pytest.mark.parametrize(
+    ("name", "cluster", "label"),
+    [
+        ("NW_Kileleshwa_FDT_03", "Nairobi West", Label("kileleshwa, nairobi west, kenya", "Kileleshwa", False)),
+        ("ADR_MNT_KILELESHWA SDUS3", "Nairobi West", Label("kileleshwa, nairobi west, kenya", "KILELESHWA", False)),
+        # what is asked is the place words alone: the cluster would make a Nominatim search find nothing
+        ("NW_Ruaka Town_FDT_07", "Kiambu", Label("ruaka town, kiambu, kenya", "Ruaka Town", False)),
+        ("Lang'ata FDT5", "Nairobi  West", Label("lang'ata, nairobi west, kenya", "Lang'ata", False)),
+        ("  NW_Elgon View   SDUS 12 ", "Eldoret", Label("elgon view, eldoret, kenya", "Elgon View", False)),
+        ("Section 58_FDT_07", "Nakuru", Label("section 58, nakuru, kenya", "Section 58", False)),
+        # nothing but codes: an entry of its own, keyed by the whole label, never asked
+        ("NW_FDT_07", "Nairobi West", Label("nw_fdt_07, nairobi west, kenya", "nw_fdt_07", True)),
+        ("FDT_12", "Kisumu", Label("fdt_12, kisumu, kenya", "fdt_12", True)),
+        ("ADR_MNT_ SDUS 3", "Kisumu", Label("adr_mnt_ sdus 3, kisumu, kenya", "adr_mnt_ sdus 3", True)),
+    ],
+)
+def test_read_label(name, cluster, label):
+    assert read_label(name, cluster) == label
+
+
+def test_a_run_groups_labels_by_the_one_label_rule():
+    rows = [
+        ("NW_Kileleshwa_FDT_03", "Nairobi West", 2),
+        ("Kileleshwa FDT7", "Nairobi West", 1),
+        ("NW_Kileleshwa", "Kisumu", 1),  # another cluster, another place
+        ("NW_FDT_07", "Nairobi West", 4),
+        ("nw_fdt_07", "Nairobi West", 1),
+    ]
+    groups, codes = group_locations(rows)
+    assert [(g.key, g.place, g.names, g.tickets) for g in groups.values()] == [
+        ("kileleshwa, nairobi west, kenya", "Kileleshwa", ["NW_Kileleshwa_FDT_03", "Kileleshwa FDT7"], 3),
+        ("kileleshwa, kisumu, kenya", "Kileleshwa", ["NW_Kileleshwa"], 1),
+    ]
+    assert [(g.key, g.place, g.names, g.tickets) for g in codes.values()] == [
+        ("nw_fdt_07, nairobi west, kenya", "nw_fdt_07", ["NW_FDT_07", "nw_fdt_07"], 5),
+    ]
 
 
 def test_apostrophes_fold_for_comparing_but_keys_keep_their_spelling():
@@ -83,12 +125,6 @@ def test_apostrophes_fold_for_comparing_but_keys_keep_their_spelling():
     assert words("Ruring'u, Nyeri") == ["ruringu", "nyeri"]
     # cached entries stay found under the keys they were stored with
     assert location_key("Lang'ata", "Nairobi West") == "lang'ata, nairobi west, kenya"
-
-
-def test_queries_are_the_place_words_alone():
-    # context words not in the place's own address make a Nominatim search find nothing
-    assert location_query("Milimani") == "Milimani"
-    assert cluster_query("Nairobi West") == "Nairobi West"
 
 
 @pytest.mark.parametrize(
@@ -493,3 +529,91 @@ def test_choose_match(trigram, place, known, reused):
     assert (got.known.place if got else None) == reused
     if got:
         assert got.detail.startswith(f"match of {reused!r} (similarity ")
+
+
+def test_the_database_scores_same_cluster_pairs_that_can_be_chosen_only(conn):
+    got = conn.execute(
+        "SELECT name, known, similarity FROM tickets.name_similarity(%s, %s, %s, %s, %s)",
+        (
+            ["Nairobi West", "Kisumu"],
+            ["kileleswa", "lavingtone"],
+            ["Nairobi West", "Nairobi West", "Kisumu"],
+            ["kileleshwa", "lavington", "kilimani"],
+            MATCH_SIMILARITY,
+        ),
+    ).fetchall()
+    # not `lavingtone` -> `lavington` (another cluster's), nor the pairs under MATCH_SIMILARITY
+    assert [(n, k) for n, k, _ in got] == [("kileleswa", "kileleshwa")]
+    assert got[0][2] == conn.execute("SELECT similarity('kileleswa', 'kileleshwa')").fetchone()[0] >= MATCH_SIMILARITY
+
+
+def test_a_reuse_is_saved_only_over_an_unverified_entry_from_a_resolved_place_of_its_cluster(conn):
+    add_cluster(conn, "Reuseville", 36.80, -1.30)
+    for key, cluster, status, verified in [
+        ("known", "Reuseville", "ok", False),
+        ("unresolved", "Reuseville", "not_found", False),
+        ("elsewhere", "Otherville", "ok", False),
+        ("takes", "Reuseville", "not_found", False),
+        ("verified", "Reuseville", "not_found", True),
+        ("from unresolved", "Reuseville", "rejected", False),
+        ("from elsewhere", "Reuseville", "not_found", False),
+    ]:
+        conn.execute(
+            "INSERT INTO tickets.geo_locations (query, place, cluster, provider, status, geom, verified)"
+            " VALUES (%s, %s, %s, 'locationiq', %s,"
+            " CASE WHEN %s = 'ok' THEN ST_SetSRID(ST_MakePoint(36.81, -1.29), 4326) END, %s)",
+            (key, key, cluster, status, status, verified),
+        )
+    saved = conn.execute(
+        "SELECT * FROM tickets.save_matches(%s, %s, %s)",
+        (
+            ["takes", "verified", "from unresolved", "from elsewhere"],
+            ["known", "known", "unresolved", "elsewhere"],
+            ["why 1", "why 2", "why 3", "why 4"],
+        ),
+    ).fetchall()
+    assert saved == [("takes",)]
+    rows = conn.execute(
+        "SELECT query, status, provider, match_of, detail, ST_AsText(geom) FROM tickets.geo_locations"
+        " WHERE query IN ('takes', 'verified', 'from unresolved', 'from elsewhere') ORDER BY query"
+    ).fetchall()
+    assert rows == [
+        ("from elsewhere", "not_found", "locationiq", None, None, None),
+        ("from unresolved", "rejected", "locationiq", None, None, None),
+        ("takes", "ok", "match", "known", "why 1", "POINT(36.81 -1.29)"),
+        ("verified", "not_found", "locationiq", None, None, None),
+    ]
+
+
+# -- the far rule, as the review queue applies it ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("others_km", "provider", "far"),
+    [
+        ([FAR_KM + 0.01], "locationiq", True),  # binds the database's distance to FAR_KM
+        ([FAR_KM - 0.01], "locationiq", False),
+        ([FAR_KM + 5, FAR_KM - 0.01], "locationiq", False),  # one place near is enough
+        ([FAR_KM + 5, FAR_KM + 8], "opencage", True),
+        ([], "locationiq", False),  # nothing else resolved in the cluster: nothing to compare with
+        ([FAR_KM + 5], "manual", False),  # a hand's placement is not second-guessed
+    ],
+)
+def test_the_far_rule(conn, others_km, provider, far):
+    add_cluster(conn, "Farville", 36.80, -1.30)
+    point = "ST_SetSRID(ST_MakePoint(36.85, -1.28), 4326)"
+    conn.execute(
+        "INSERT INTO tickets.geo_locations (query, place, cluster, provider, status, geom)"
+        f" VALUES ('judged, farville, kenya', 'Judged', 'Farville', %s, 'ok', {point})",
+        (provider,),
+    )
+    for n, km in enumerate(others_km):  # due north, on the spheroid, as ST_DWithin measures
+        conn.execute(
+            "INSERT INTO tickets.geo_locations (query, place, cluster, provider, status, geom)"
+            f" VALUES (%s, 'Other', 'Farville', 'locationiq', 'ok', ST_Project({point}::geography, %s, 0)::geometry)",
+            (f"other {n}, farville, kenya", km * 1000),
+        )
+    conn.execute("SELECT tickets.add_location_names('judged, farville, kenya', 'Farville', ARRAY['Judged'])")
+    insert_ticket(conn, "FAR1", cluster="Farville", location_name="Judged", is_actionable="true")
+    reason = conn.execute("SELECT reason FROM tickets.review_queue WHERE key = 'judged, farville, kenya'").fetchone()
+    assert reason == (("far",) if far else None)

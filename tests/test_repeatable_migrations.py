@@ -123,10 +123,10 @@ def test_each_function_and_view_is_defined_in_one_file():
     assert all(where[name][0].startswith("R__") for name in views)
 
 
-@pytest.mark.parametrize("commit", [DEPLOYED, MAIN_BEFORE], ids=["deployed-01-15", "main-01-21"])
-def test_an_existing_database_upgrades_with_no_manual_step(commit, databases):
+@pytest.mark.parametrize("release", [DEPLOYED, MAIN_BEFORE])
+def test_an_existing_database_upgrades_with_no_manual_step(release, databases):
     old, fresh = database_url(databases.create()), database_url(databases.create())
-    released = migrate_as_released(old, commit)
+    released = migrate_as_released(old, release)
     with psycopg.connect(old) as c:  # some data, positioned by the released trigger
         c.execute(
             "INSERT INTO tickets.geo_clusters (cluster, query, provider, status, geom)"

@@ -16,8 +16,7 @@ from typer.testing import CliRunner
 from fleettickets import jsonout, reports
 from fleettickets.cli import app
 from fleettickets.console import Table
-from tests.helpers import insert_ticket
-from tests.test_reports import dispatch_feed, feed
+from tests.helpers import dispatch_feed, insert_ticket, report_feed
 
 RANGE = ["--from", "2026-06-13", "--to", "2026-06-23"]
 
@@ -25,7 +24,7 @@ RANGE = ["--from", "2026-06-13", "--to", "2026-06-23"]
 @pytest.fixture
 def analytics_db(db_url) -> str:
     with psycopg.connect(db_url, autocommit=True) as c:
-        feed(c)
+        report_feed(c)
         dispatch_feed(c)
         c.execute(
             "INSERT INTO reporting.inc_daily_backlog VALUES ('2026-06-15', 'C1', 'Alpha', 5, 2, 1, 1),"

@@ -12,72 +12,9 @@ from typer.testing import CliRunner
 
 from fleettickets import reports
 from fleettickets.cli import app
-from tests.helpers import add_cluster, insert_ticket, one
+from tests.helpers import dispatch_feed, one, report_feed
 
 D = Decimal
-
-
-def feed(conn: psycopg.Connection) -> None:
-    """Six tickets over two weeks (EAT wall clock), worked out by hand in the tests below."""
-    closed = {"is_actionable": "false", "bucket": "closed"}
-    rows = {
-        "A": dict(
-            cluster="C1",
-            assigned_team="Alpha",
-            owner="O1",
-            created_at_service="2026-06-15 08:00",
-            closed_at="2026-06-16 08:00",
-            mttr="20",
-            sla_status="Compliant",
-            **closed,
-        ),
-        "B": dict(
-            cluster="C1",
-            assigned_team="Alpha",
-            owner="O2",
-            created_at_service="2026-06-15 10:00",
-            closed_at="2026-06-18 10:00",
-            mttr="30",
-            sla_status="Compliant",
-            **closed,
-        ),
-        "C": dict(
-            cluster="C2",
-            assigned_team="Bravo",
-            owner="O1",
-            first_seen_at="2026-06-16 09:00",
-            closed_at="2026-06-16 20:00",
-            mttr="11",
-            sla_status="Breached",
-            **closed,
-        ),
-        "D": dict(cluster="C2", owner="O3", created_at_service="2026-06-17 23:30", is_actionable="true"),
-        "E": dict(
-            cluster="C1",
-            assigned_team="Alpha",
-            owner="O1",
-            created_at_service="2026-06-21 23:00",
-            closed_at="2026-06-22 01:00",
-            mttr="2",
-            sla_status="Compliant",
-            updated_at="2026-06-22 01:00",
-            **closed,
-        ),
-        "F": dict(
-            cluster="C1",
-            assigned_team="Alpha",
-            owner="O2",
-            created_at_service="2026-06-15 23:00",
-            closed_at="2026-06-16 00:30",
-            mttr="1.5",
-            sla_status="Compliant",
-            **closed,
-        ),
-    }
-    for tid, raw in rows.items():
-        raw.setdefault("first_seen_at", raw.get("created_at_service"))
-        insert_ticket(conn, tid, **raw)
-    conn.execute("SELECT tickets.record_import('inc', 'k', '2026-06-24 12:00+03', '{}')")
 
 
 def report(conn, name: str, start: str = "2026-06-15", end: str = "2026-06-22") -> list[tuple]:
@@ -85,7 +22,7 @@ def report(conn, name: str, start: str = "2026-06-15", end: str = "2026-06-22") 
 
 
 def test_daily_flow_uses_eat_days(conn):
-    feed(conn)
+    report_feed(conn)
     assert report(conn, "daily") == [
         (date(2026, 6, 15), 3, 0),
         (date(2026, 6, 16), 1, 3),  # F closed at 00:30 EAT on the 16th
@@ -99,7 +36,7 @@ def test_daily_flow_uses_eat_days(conn):
 
 
 def test_mttr_trend_source_and_wall_clock_side_by_side(conn):
-    feed(conn)
+    report_feed(conn)
     assert report(conn, "mttr") == [
         # source minutes 90, 660, 1200, 1800; wall clock 90, 1440, 4320 (C has no created_at_service)
         (date(2026, 6, 15), 4, D("930.0"), D("1620.0"), 3, D("1440.0"), D("3744.0")),
@@ -108,7 +45,7 @@ def test_mttr_trend_source_and_wall_clock_side_by_side(conn):
 
 
 def test_sla_compliance_source_vs_the_48_hour_rule(conn):
-    feed(conn)
+    report_feed(conn)
     assert report(conn, "sla") == [
         (date(2026, 6, 15), "C1", "Alpha", 3, 3, 0, 2, 1, 0),  # B: 'Compliant' at 72 h
         (date(2026, 6, 15), "C2", "Bravo", 1, 0, 1, 1, 0, 0),  # C: 'Breached' at 11 h (first_seen clock)
@@ -117,7 +54,7 @@ def test_sla_compliance_source_vs_the_48_hour_rule(conn):
 
 
 def test_team_closures(conn):
-    feed(conn)
+    report_feed(conn)
     assert report(conn, "teams") == [
         (date(2026, 6, 15), "Alpha", "O2", 2),
         (date(2026, 6, 15), "Alpha", "O1", 1),
@@ -127,7 +64,7 @@ def test_team_closures(conn):
 
 
 def test_data_quality(conn):
-    feed(conn)
+    report_feed(conn)
     assert report(conn, "quality") == [
         ("tickets", D(6)),
         ("share_missing_created_at_service", D("0.1667")),
@@ -137,23 +74,9 @@ def test_data_quality(conn):
 
 
 def test_ranges_are_inclusive_eat_days(conn):
-    feed(conn)
+    report_feed(conn)
     assert report(conn, "daily", "2026-06-16", "2026-06-16") == [(date(2026, 6, 16), 1, 3)]
     assert report(conn, "teams", "2026-06-22", "2026-06-22") == [(date(2026, 6, 22), "Alpha", "O1", 1)]
-
-
-def dispatch_feed(conn) -> None:
-    add_cluster(conn, "C2", 36.90, -1.25)
-    insert_ticket(conn, "G", is_actionable="true", latitude="-1.30", longitude="36.81")  # 1.1 km, feed
-    insert_ticket(conn, "H", is_actionable="true", latitude="-1.315", longitude="36.80")  # 1.7 km, feed
-    insert_ticket(conn, "K", is_actionable="true", cluster="C2")  # cluster point, 12.4 km
-    insert_ticket(conn, "Z", is_actionable="false", latitude="-1.30", longitude="36.80")  # closed: never
-    conn.execute(
-        "INSERT INTO tickets.geo_locations (query, place, cluster, provider, status, geom)"
-        " VALUES ('x, c2, kenya', 'X', 'C2', 'test', 'ok', ST_SetSRID(ST_MakePoint(36.85, -1.28), 4326))"
-    )
-    conn.execute("INSERT INTO tickets.geo_location_names VALUES ('NW_X', 'C2', 'x, c2, kenya')")
-    insert_ticket(conn, "I", is_actionable="true", cluster="C2", location_name="NW_X")  # 6.0 km, location
 
 
 def nearest(conn, *args) -> list[tuple]:
@@ -191,7 +114,7 @@ def test_nearest_uses_the_gist_index(conn):
 @pytest.fixture
 def reports_db(db_url) -> str:
     with psycopg.connect(db_url, autocommit=True) as c:
-        feed(c)
+        report_feed(c)
         dispatch_feed(c)
     return db_url
 

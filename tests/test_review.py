@@ -23,8 +23,7 @@ from devtools.geocoder import DevGeocoder, Feature
 from fleettickets.cli import app
 from fleettickets.geocode.run import geocode_clusters, geocode_locations
 from fleettickets.review import queue, server
-from tests.helpers import quiet
-from tests.test_geocode import KEY, add_tickets, env, settings
+from tests.helpers import KEY, add_tickets, env, quiet, settings
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -188,13 +189,23 @@ def test_a_lock_held_within_the_deadline_names_its_holder_and_exits_0(store, db_
     assert store.keys(PREFIX)[0].endswith(".csv") and "processed" not in store.keys(PREFIX)[0]  # not even listed
 
 
-def test_a_lock_held_past_the_deadline_is_an_alarm(store, db_url, held_lock):
-    time.sleep(0.2)
-    env = {**store.env(db_url), "FLEETTICKETS_RUN_DEADLINE_MINUTES": "0.001"}  # 60 ms
+def test_a_lock_held_past_the_deadline_is_an_alarm(store, db_url, held_lock, monkeypatch):
+    # The holder's session (the real one, found by the real query) is taken to have begun two
+    # hours ago, as a stuck run's would: past a one-hour deadline at once. A tiny deadline and a
+    # sleep instead raced the run's own deadline, which a loaded machine could reach first.
+    real = db.lock_holder
+
+    def began_two_hours_ago(conn: psycopg.Connection, key: int) -> db.LockHolder | None:
+        holder = real(conn, key)
+        return holder and replace(holder, since=holder.since - timedelta(hours=2))
+
+    monkeypatch.setattr(db, "lock_holder", began_two_hours_ago)
+    env = {**store.env(db_url), "FLEETTICKETS_RUN_DEADLINE_MINUTES": "60"}
     result = run(["ingest", "--from-bucket", "--apply"], env)
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith(f"error: the ingest lock has been held by server pid {held_lock} (user ")
-    assert "longer than the run deadline (0.001 min, FLEETTICKETS_RUN_DEADLINE_MINUTES): a stuck run?" in result.stderr
+    alarm = " EAT (120 min), longer than the run deadline (60 min, FLEETTICKETS_RUN_DEADLINE_MINUTES): a stuck run?"
+    assert alarm in result.stderr
     assert f"pg_terminate_backend({held_lock})" in result.stderr and result.stderr.count("\n") == 1
 
 
@@ -250,7 +261,9 @@ def test_a_stalled_database_cannot_hang_a_run_past_its_deadline(store, db_url, t
         env = {
             **{k: v for k, v in os.environ.items() if k not in CONTRACT_NAMES},
             **store.env(url),
-            "FLEETTICKETS_RUN_DEADLINE_MINUTES": "0.05",  # 3 s
+            # 12 s: what the run does before its COPY (about 0.5 s here, idle or loaded) must not
+            # meet the deadline first, however loaded the machine
+            "FLEETTICKETS_RUN_DEADLINE_MINUTES": "0.2",
         }
         started = time.monotonic()
         result = subprocess.run(
@@ -263,10 +276,10 @@ def test_a_stalled_database_cannot_hang_a_run_past_its_deadline(store, db_url, t
         )
         assert proxy.stalled.is_set()
         assert result.returncode == 1, result.stdout + result.stderr
-        assert "error: the run passed its deadline of 0.05 min (FLEETTICKETS_RUN_DEADLINE_MINUTES)" in result.stderr
+        assert "error: the run passed its deadline of 0.2 min (FLEETTICKETS_RUN_DEADLINE_MINUTES)" in result.stderr
         assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
         # The server ends the stalled session by its own timeout: the lock is free again, nothing kept.
-        while time.monotonic() - started < 60:
+        while time.monotonic() - started < 120:  # a hang guard
             with psycopg.connect(db_url, autocommit=True) as c:
                 if one(c, "SELECT pg_try_advisory_lock(%s)", (db.LOCK_INGEST,)):
                     break

@@ -9,8 +9,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from fleettickets.errors import FleetError
-from fleettickets.geocode.places import in_kenya, placement_problem
-from fleettickets.geocode.run import GUARD_KM
+from fleettickets.geocode.places import GUARD_KM, in_kenya, placement_problem
 
 Kind = Literal["cluster", "location"]  # the two gazetteers (the CLI offers these as choices)
 

@@ -1,4 +1,13 @@
-"""Pure rules for geocoding: what to ask the provider, and which of its candidates to believe."""
+"""The geocoding rules, each in one place: pure functions and the figures they use.
+
+What a label stands for (strip_codes, read_label: its gazetteer key, its place words, or only
+network codes), what is asked and which candidate is believed (box_around, choose_cluster,
+choose_location, the wrong-city guard GUARD_KM, junk coordinates), where a hand may place a point
+(placement_problem), which known place a misspelt one reuses (match_forms, choose_match), and the
+far rule (FAR_KM). Orchestration (run.py), the CLI and the review page call these; the database
+applies a rule only where it must run there, and then takes it from here as a parameter
+(GUARD_KM, MATCH_SIMILARITY) or holds it in one function a test binds to this module (FAR_KM).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +15,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 # Network codes the field crews wrap around a place name (CONTRACT section 5).
 _PREFIX_CODES = frozenset({"NW", "ADR", "MNT"})
@@ -21,6 +31,14 @@ _APOSTROPHES = re.compile(r"['\u2018\u2019\u02bc`\u00b4]")
 KENYA = (33.8, -4.8, 42.0, 5.1)
 EARTH_RADIUS_KM = 6371.0088
 KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180
+
+# The wrong-city guard (CONTRACT section 5): no point farther than this from its cluster's point is
+# ever accepted, whether a provider's, a reuse's or a hand's. The search box reaches as far.
+GUARD_KM = 25.0
+# The far rule: an accepted answer more than this from every other place resolved in its cluster is
+# most likely another town's, and goes to the review queue. It runs in the database (the queue is a
+# view) as tickets.far_km(), migrations/R__20_geocode.sql; tests/test_places.py holds the two equal.
+FAR_KM = 10.0
 
 # What is asked, and how it is chosen: a cache entry decided under an older strategy is asked
 # again once (1: "place, cluster, Kenya", first result taken; 2: the place words alone, restricted
@@ -124,14 +142,26 @@ def location_key(place: str, cluster: str) -> str:
     return normalise(f"{place}, {cluster}, Kenya")
 
 
-def location_query(place: str) -> str:
-    """What is asked for a place: its words alone. Context words (the cluster) that are not in the
-    place's own address make Nominatim-based providers find nothing; the box does the disambiguating."""
-    return place
+@dataclass(frozen=True)
+class Label:
+    """What a ticket's location_name stands for in its cluster's gazetteer."""
+
+    key: str  # the location entry (tickets.geo_locations.query) of every spelling of the place
+    # What the provider is asked: the place words alone. Context words (the cluster) that are not
+    # in the place's own address make Nominatim-based providers find nothing; the box around the
+    # cluster's point does the disambiguating. For a label of codes alone: the label, folded.
+    place: str
+    codes_only: bool  # nothing but network codes (`NW_FDT_07`, a cabinet): never asked, placed by hand
 
 
-def cluster_query(cluster: str) -> str:
-    return cluster
+def read_label(location_name: str, cluster: str) -> Label:
+    """The rule from a label to its entry, for every caller: `NW_Kileleshwa_FDT_03` in Nairobi West
+    is `kileleshwa, nairobi west, kenya`, asked as `Kileleshwa`; a label of codes alone is an entry
+    of its own, keyed by the whole label."""
+    place = strip_codes(location_name)
+    if place:
+        return Label(location_key(place, cluster), place, codes_only=False)
+    return Label(location_key(location_name, cluster), normalise(location_name), codes_only=True)
 
 
 def box_around(lng: float, lat: float, km: float) -> tuple[float, float, float, float]:
@@ -224,7 +254,8 @@ def in_kenya(lng: float, lat: float) -> bool:
 # cluster whose name is clearly the same. pg_trgm's similarity (0..1) of the folded names: 0.6 takes
 # `Kileleswa` for `Kileleshwa` (0.62) and `Roysambo` for `Roysambu` (0.64) but not `Kilimani` for
 # `Milimani` (0.50), which are two places. A runner-up this close means two names are equally
-# likely: no reuse.
+# likely: no reuse. The database scores the pairs, and sends back only those at or above
+# MATCH_SIMILARITY, which it is given (tickets.name_similarity).
 MATCH_SIMILARITY = 0.6
 MATCH_MARGIN = 0.1
 # Words the field hangs after a place's name (`Ruaka Town`, `Kitengela Mall`, `Tassia 2`, `Nyalenda B`).
@@ -256,6 +287,16 @@ class Known:
     key: str  # the gazetteer entry (tickets.geo_locations.query)
     place: str
 
+    # Worked out once per known place, not once per place it is compared with.
+    @cached_property
+    def name(self) -> str:
+        """The name as compared (fold)."""
+        return fold(self.place)
+
+    @cached_property
+    def marks(self) -> frozenset[str]:
+        return _marks(self.name)
+
 
 @dataclass(frozen=True)
 class Match:
@@ -270,12 +311,12 @@ class Match:
 def choose_match(place: str, known: Sequence[Known], similarity: Callable[[str, str], float]) -> Match | None:
     """The known place (of the same cluster) whose name is clearly this one's, or None: the best
     score of the place's forms (match_forms), numbers and letters alike, at least MATCH_SIMILARITY,
-    and MATCH_MARGIN ahead of any other known name. similarity(form, folded known name): pg_trgm's."""
-    forms = match_forms(place)
+    and MATCH_MARGIN ahead of any other known name. similarity(form, folded known name): pg_trgm's;
+    it may answer 0 for a pair below MATCH_SIMILARITY, as that pair cannot be chosen."""
+    forms = [(f, _marks(f)) for f in match_forms(place) if f]
     scored: list[tuple[float, Known]] = []
     for k in known:
-        name = fold(k.place)
-        scores = [1.0 if f == name else similarity(f, name) for f in forms if f and _marks(f) == _marks(name)]
+        scores = [1.0 if f == k.name else similarity(f, k.name) for f, marks in forms if marks == k.marks]
         if scores and (best := max(scores)) >= MATCH_SIMILARITY:
             scored.append((best, k))
     if not scored:

@@ -27,26 +27,23 @@ from fleettickets.config import Settings
 from fleettickets.console import Reporter
 from fleettickets.geocode.places import (
     CANDIDATES,
+    GUARD_KM,
+    MATCH_SIMILARITY,
     STRATEGY,
     Choice,
     Known,
+    Match,
     box_around,
     candidates_record,
     choose_cluster,
     choose_location,
     choose_match,
-    cluster_query,
-    fold,
-    location_key,
-    location_query,
     match_forms,
-    normalise,
-    strip_codes,
+    read_label,
 )
 from fleettickets.geocode.providers import Outcome, Provider, provider_for
 from fleettickets.migrate import open_current
 
-GUARD_KM = 25.0
 FINAL = {"ok", "not_found", "rejected"}  # 'error' is never final
 
 
@@ -201,12 +198,11 @@ def geocode_clusters(
         if apply and todo:
 
             def ask(provider: Provider, cluster: str) -> tuple[str, bool]:
-                query = cluster_query(cluster)
-                outcome = provider.lookup(query, limit=CANDIDATES)
+                outcome = provider.lookup(cluster, limit=CANDIDATES)  # the name alone
                 choice = _decide(outcome, lambda: choose_cluster(outcome.candidates))
                 saved = conn.execute(
                     "SELECT tickets.save_cluster(%s, %s, %s, %s, %s, %s, %s, %s, %s::smallint)",
-                    (cluster, query, provider.name, choice.status, *choice.point, choice.detail, STRATEGY),
+                    (cluster, cluster, provider.name, choice.status, *choice.point, choice.detail, STRATEGY),
                 ).fetchone()[0]
                 return choice.status, saved
 
@@ -227,10 +223,9 @@ def group_locations(rows: list[tuple[str, str, int]]) -> tuple[dict[str, Locatio
     groups: dict[str, LocationGroup] = {}
     codes: dict[str, LocationGroup] = {}
     for name, cluster, tickets in rows:
-        place = strip_codes(name)
-        into = groups if place else codes
-        key = location_key(place or name, cluster)
-        group = into.setdefault(key, LocationGroup(key, place or normalise(name), cluster))
+        label = read_label(name, cluster)
+        into = codes if label.codes_only else groups
+        group = into.setdefault(label.key, LocationGroup(label.key, label.place, cluster))
         group.names.append(name)
         group.tickets += tickets
     return groups, codes
@@ -295,9 +290,7 @@ def geocode_locations(
 
             def ask(provider: Provider, group: LocationGroup) -> tuple[str, bool]:
                 centre = centres[group.cluster]
-                outcome = provider.lookup(
-                    location_query(group.place), limit=CANDIDATES, box=box_around(*centre, guard_km), near=centre
-                )
+                outcome = provider.lookup(group.place, limit=CANDIDATES, box=box_around(*centre, guard_km), near=centre)
                 choice = _decide(
                     outcome, lambda: choose_location(outcome.candidates, group.place, centre, group.cluster, guard_km)
                 )
@@ -356,32 +349,42 @@ def _save_codes(
 
 def _match(conn: psycopg.Connection, result: GeocodeResult, guard_km: float) -> set[str]:
     """Typo-tolerant reuse (places.choose_match), no request: each place the provider cannot find
-    takes the point of a known place of its cluster whose name is clearly the same. Returns the
+    takes the point of a known place of its cluster whose name is clearly the same. The database
+    scores the same-cluster pairs only, and sends back those that can be chosen. Returns the
     clusters changed."""
-    open_ = conn.execute("SELECT query, place, cluster FROM tickets.places_to_match").fetchall()
     known: dict[str, list[Known]] = {}
     for cluster, key, place in conn.execute("SELECT * FROM tickets.reusable_places(%s)", (guard_km,)):
         known.setdefault(cluster, []).append(Known(key, place))
-    wanted = [(key, place, cluster) for key, place, cluster in open_ if cluster in known]
+    wanted = [w for w in conn.execute("SELECT query, place, cluster FROM tickets.places_to_match") if w[2] in known]
     if not wanted:
         conn.commit()
         return set()
-    forms = sorted({f for _, place, _ in wanted for f in match_forms(place)})
-    names = sorted({fold(k.place) for ks in known.values() for k in ks})
-    scores = {(n, k): s for n, k, s in conn.execute("SELECT * FROM tickets.name_similarity(%s, %s)", (forms, names))}
-    changed: set[str] = set()
+    forms = sorted({(cluster, form) for _, place, cluster in wanted for form in match_forms(place)})
+    names = sorted({(cluster, k.name) for cluster in {w[2] for w in wanted} for k in known[cluster]})
+    scores = {
+        (name, known_name): similarity
+        for name, known_name, similarity in conn.execute(
+            "SELECT * FROM tickets.name_similarity(%s, %s, %s, %s, %s)",
+            (
+                [c for c, _ in forms],
+                [f for _, f in forms],
+                [c for c, _ in names],
+                [n for _, n in names],
+                MATCH_SIMILARITY,
+            ),
+        )
+    }
+    chosen: dict[str, tuple[Match, str]] = {}  # entry -> its reuse, its cluster
     for key, place, cluster in wanted:
-        match = choose_match(place, known[cluster], lambda a, b: scores[(a, b)])
-        if (
-            match
-            and conn.execute("SELECT tickets.save_match(%s, %s, %s)", (key, match.known.key, match.detail)).fetchone()[
-                0
-            ]
-        ):
-            result.matched += 1
-            changed.add(cluster)
+        if match := choose_match(place, known[cluster], lambda a, b: scores.get((a, b), 0.0)):
+            chosen[key] = (match, cluster)
+    saved = conn.execute(
+        "SELECT * FROM tickets.save_matches(%s, %s, %s)",
+        ([*chosen], [m.known.key for m, _ in chosen.values()], [m.detail for m, _ in chosen.values()]),
+    ).fetchall()
     conn.commit()
-    return changed
+    result.matched += len(saved)
+    return {chosen[key][1] for (key,) in saved}
 
 
 def _estimate(settings: Settings, todo: list, apply: bool) -> str:

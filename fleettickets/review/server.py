@@ -32,7 +32,7 @@ from starlette.staticfiles import StaticFiles
 from fleettickets.db import connect, first_line
 from fleettickets.errors import FleetError
 from fleettickets.geocode import gazetteer
-from fleettickets.geocode.run import GUARD_KM
+from fleettickets.geocode.places import GUARD_KM
 from fleettickets.migrate import open_current
 from fleettickets.review import queue
 

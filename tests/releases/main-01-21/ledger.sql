@@ -1,0 +1,11 @@
+-- LEDGER_DDL of fleettickets/migrate.py at fdb3b291238e8b932bf40351e9ecb658814efc77, written by `python -m tests.released`
+CREATE SCHEMA IF NOT EXISTS tickets;
+CREATE TABLE IF NOT EXISTS tickets.schema_migrations (
+    version      integer PRIMARY KEY,
+    name         text NOT NULL,
+    script       text NOT NULL,
+    checksum     text NOT NULL,
+    applied_at   timestamptz NOT NULL DEFAULT now(),
+    applied_by   text NOT NULL DEFAULT current_user,
+    execution_ms integer NOT NULL
+);
