@@ -69,13 +69,16 @@ class IngestResult:
         parts.append(f"archived={self.archived} seconds={self.seconds:.1f}")
         return " ".join(parts)
 
-    def add(self, kind: str, stats: CleanStats, counts: MergeCounts | None) -> None:
+    def add(self, stats: CleanStats, counts: MergeCounts | None, kind: str | None = None) -> None:
+        """Count a file in: its rows, its merge (none in a dry run without a database), its kind (a
+        bucket file's)."""
         if self.stats is None:
             self.stats = CleanStats()
         self.stats.add(stats)
         if counts:
             self.counts = (self.counts or NO_COUNTS) + counts
-        self.files[kind] += 1
+        if kind:
+            self.files[kind] += 1
 
 
 # A file this small (a change file of 300 rows is ~150 KB) is fetched and cleaned on a thread of its
@@ -378,7 +381,7 @@ def _apply_plan(
                         f" ({len(result.refused) - 1} more refused, listed above)" if len(result.refused) > 1 else ""
                     )
                     continue
-                result.add(file.kind, stats, counts)
+                result.add(stats, counts, file.kind)
                 archiver.after_commit(file)
                 advance(1)
         # Older snapshots are archived as superseded only by a newest snapshot that was taken.
@@ -506,8 +509,7 @@ def ingest_csv(
         ):
             stats, rows = _clean(stream, data, rejects_for(path.name), progress)
             counts = _process(conn, data, source, stats, rows, apply=apply, backlog=True, reporter=reporter)
-        result.add("csv", stats, counts)
-        result.files.clear()  # a local file is not one of the bucket's kinds
+        result.add(stats, counts)
         if apply and stamp:
             _record_check(conn, data, None, FeedFile(str(path), stamp))
     result.seconds = time.monotonic() - started

@@ -270,30 +270,31 @@ def test_files_arriving_in_any_order_end_in_the_same_tickets(store, db_url, data
 KILLER = """
 import os, signal, sys
 import fleettickets.bucket, fleettickets.load, fleettickets.loads
-owner, name, at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+owner, name, at, how = sys.argv[1], sys.argv[2], int(sys.argv[3]), getattr(signal, sys.argv[4])
 target = {"archive": fleettickets.bucket.Bucket, "stage": fleettickets.load, "record": fleettickets.loads}[owner]
 original, calls = getattr(target, name), [0]
 def killed(*args, **kwargs):
     calls[0] += 1
     if calls[0] == at:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), how)
     return original(*args, **kwargs)
 setattr(target, name, killed)
 from fleettickets.cli import app
-app(sys.argv[4:], prog_name="fleettickets")
+app(sys.argv[5:], prog_name="fleettickets")
 """
 
 
 @pytest.mark.parametrize(
-    ("where", "name", "at"),
+    ("where", "name", "at", "how"),
     [
-        ("stage", "stage", 3),  # the third file's COPY has not begun: it is not applied
-        ("record", "record", 2),  # the second file is merged, not committed: rolled back with the session
-        ("archive", "archive", 4),  # the fourth file is committed, not archived: archived next run
+        ("stage", "stage", 3, "SIGKILL"),  # the third file's COPY has not begun: it is not applied
+        ("record", "record", 2, "SIGKILL"),  # the second file is merged, not committed: rolled back with the session
+        ("archive", "archive", 4, "SIGKILL"),  # the fourth file is committed, not archived: archived next run
+        ("record", "record", 5, "SIGTERM"),  # a stop (docker stop, a scheduler's timeout) in the same place
     ],
 )
-def test_a_run_killed_anywhere_leaves_each_file_applied_and_recorded_or_not_at_all(
-    store, db_url, databases, template_db, where, name, at
+def test_a_run_stopped_anywhere_leaves_each_file_applied_and_recorded_or_not_at_all(
+    store, db_url, databases, template_db, where, name, at, how
 ):
     from tests.conftest import database_url
 
@@ -302,8 +303,8 @@ def test_a_run_killed_anywhere_leaves_each_file_applied_and_recorded_or_not_at_a
         store.put(key, body)
     env = {**{k: v for k, v in os.environ.items() if k not in CONTRACT_NAMES}, **store.env(db_url)}
     args = ["ingest", "--from-bucket", "--apply"]
-    killed = subprocess.run([sys.executable, "-c", KILLER, where, name, str(at), *args], env=env, cwd=REPO)
-    assert killed.returncode == -signal.SIGKILL
+    killed = subprocess.run([sys.executable, "-c", KILLER, where, name, str(at), how, *args], env=env, cwd=REPO)
+    assert killed.returncode == -getattr(signal, how)
     rerun = run(args, store.env(db_url))
     assert rerun.exit_code == 0, rerun.output
 
