@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# The hourly job, on a plain host with cron or as a Coolify Scheduled Task in the container:
+# The scheduled job of one dataset, as a Coolify Scheduled Task in the container or with cron on a
+# plain host; one task per dataset, side by side (each has its own lock):
 #   CRON_TZ=Africa/Nairobi
-#   15 7-19 * * * /opt/fleettickets/run_ingest.sh >> /var/log/fleettickets.log 2>&1
-# Loads .env beside this script, applies pending migrations, ingests the newest snapshot, and,
-# when GEOCODER_API_KEY is set, geocodes new places within a request budget per run
-# (GEOCODE_BUDGET, default 200). The exit status is non-zero if any step failed, or if the newest
-# snapshot the exporter produced is older than FLEETTICKETS_MAX_AGE_HOURS (default 3; empty: no
-# freshness alarm): that exit status is the alarm cron mails and Coolify notifies.
+#   */20 6-20 * * * /opt/fleettickets/run_ingest.sh inc >> /var/log/fleettickets-inc.log 2>&1
+#   */20 6-20 * * * /opt/fleettickets/run_ingest.sh crq >> /var/log/fleettickets-crq.log 2>&1
+# DATASET is inc (the default) or crq. Loads .env beside this script, applies pending migrations,
+# ingests the dataset's newest snapshot and every pending change file, and, when GEOCODER_API_KEY
+# is set, geocodes new places within a request budget per run (GEOCODE_BUDGET, default 200). The
+# exit status is non-zero if any step failed, or if the newest file the exporter produced for the
+# dataset is older than FLEETTICKETS_MAX_AGE_HOURS (default 3; empty: no freshness alarm): that
+# exit status is the alarm cron mails and Coolify notifies.
 set -uo pipefail
+dataset="${1:-inc}"
+case "$dataset" in
+    inc | crq) ;;
+    *)
+        echo "run_ingest.sh: error: no dataset '$dataset': the datasets are inc and crq" >&2
+        exit 2
+        ;;
+esac
 here="$(cd "$(dirname "$0")" && pwd)"
 if [ -f "$here/.env" ]; then
     set -a
@@ -26,10 +37,10 @@ fleettickets="$here/.venv/bin/fleettickets"
 "$fleettickets" migrate || exit 1
 max_age=()
 [ -n "${FLEETTICKETS_MAX_AGE_HOURS-3}" ] && max_age=(--max-age-hours "${FLEETTICKETS_MAX_AGE_HOURS-3}")
-"$fleettickets" ingest --from-bucket --apply "${max_age[@]}"
+"$fleettickets" ingest --from-bucket --apply --dataset "$dataset" "${max_age[@]}"
 status=$?  # a stale feed still loads and geocodes; the alarm is the exit status at the end
 if [ -n "${GEOCODER_API_KEY:-}" ]; then
     "$fleettickets" geocode clusters --apply || status=1
-    "$fleettickets" geocode locations --apply --limit "${GEOCODE_BUDGET:-200}" || status=1
+    "$fleettickets" geocode locations --apply --dataset "$dataset" --limit "${GEOCODE_BUDGET:-200}" || status=1
 fi
 exit "$status"

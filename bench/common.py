@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import resource
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -76,3 +78,28 @@ def stage_rows(conn: psycopg.Connection, rows: int, changed_every: int) -> int:
     conn.execute("ANALYZE bench_stage")
     conn.commit()
     return conn.execute("SELECT count(*) FROM bench_stage").fetchone()[0]
+
+
+# Runs one CLI command in a fresh interpreter and reports its own peak RSS.
+CHILD = """
+import resource, sys
+from fleettickets.cli import app
+try:
+    app(sys.argv[1:], prog_name="fleettickets")
+except SystemExit as e:
+    code = e.code
+print("PEAK_RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def run_cli(args: list[str], url: str | None, extra: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """(seconds, peak RSS in MB, the last line it printed) of one command in a fresh interpreter."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | (extra or {})
+    if url:
+        env["DATABASE_URL"] = url
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", CHILD, *args], env=env, capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - started
+    lines = out.stdout.strip().splitlines()
+    rss = float(lines[-1].split()[1])
+    return seconds, rss, lines[-2]

@@ -4,7 +4,7 @@ On 300,000 generated rows staged in the database, times the same INSERT ... ON C
 (first load into an empty table, then an update of every row) into:
   bare      a (ticket_id, raw, ingested_at) table: no generated columns, no trigger
   columns   tickets.inc with its trigger disabled: the generated columns alone
-  full      tickets.inc as the ingest writes it: tickets.merge_inc_stage() (generated columns,
+  full      tickets.inc as the ingest writes it: tickets.merge_stage() (generated columns,
             positions resolved set-based, in-file dedup and the unchanged-row filter)
 and again with the alternative tickets.eat_ts design (inline SQL) in place of the shipped one.
 Prints a table; nothing is asserted.
@@ -99,12 +99,12 @@ def stage(conn: psycopg.Connection, rows: int) -> None:
 
 
 def run(conn: psycopg.Connection, table: str, suffix: str, merge: bool) -> float:
-    """One upsert; `merge` takes the ingest's real path (tickets.merge_inc_stage) instead of the plain statement."""
+    """One upsert; `merge` takes the ingest's real path (tickets.merge_stage) instead of the plain statement."""
     with timed() as t:
         if merge:
-            conn.execute("SELECT tickets.begin_inc_stage()")
-            conn.execute(f"INSERT INTO inc_stage SELECT * FROM bench_stage{suffix}")
-            conn.execute("SELECT tickets.merge_inc_stage(true, p_history := false)")
+            conn.execute("SELECT tickets.begin_stage()")
+            conn.execute(f"INSERT INTO stage SELECT * FROM bench_stage{suffix}")
+            conn.execute("SELECT tickets.merge_stage('inc', true, p_history := false)")
         else:
             conn.execute(UPSERT.format(table=table, suffix=suffix))
         conn.commit()

@@ -1,4 +1,4 @@
-"""What history capture costs the ingest: tickets.merge_inc_stage() with and without it.
+"""What history capture costs the ingest: tickets.merge_stage() with and without it.
 
 On 300,000 generated rows staged in the database: the first load into an empty tickets.inc,
 then a file with 1 % of tickets changed, each with p_history on (events + daily backlog
@@ -22,10 +22,10 @@ from bench.common import stage_rows, throwaway_database, timed
 
 def merge(conn: psycopg.Connection, source: str, history: bool) -> tuple[float, int, int]:
     with timed() as t:
-        conn.execute("SELECT tickets.begin_inc_stage()")
-        conn.execute(f"INSERT INTO inc_stage SELECT * FROM {source}")
+        conn.execute("SELECT tickets.begin_stage()")
+        conn.execute(f"INSERT INTO stage SELECT * FROM {source}")
         counts = conn.execute(
-            "SELECT inserted + updated, events FROM tickets.merge_inc_stage(true, 'bench', now(), %s)", (history,)
+            "SELECT inserted + updated, events FROM tickets.merge_stage('inc', true, 'bench', now(), %s)", (history,)
         ).fetchone()
         conn.commit()
     return t[0], counts[0], counts[1]

@@ -6,7 +6,7 @@ For each size, on generated snapshots and a fresh migrated database:
   1% changed  a file with every 100th ticket changed (rows rewritten = exactly those)
   parse only  the dry run without a database: reading, cleaning and JSON alone
   floor       psql \\copy of pre-built (line, ticket_id, raw) rows into the stage table plus the
-              same tickets.merge_inc_stage(), into an empty table of the same schema
+              same tickets.merge_stage(), into an empty table of the same schema
 Prints a table; nothing is asserted.
 
     python bench/ingest.py [--sizes 31434,300000,1000000]
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,20 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import throwaway_database
+from bench.common import run_cli, throwaway_database
 from devtools.feed import Feed, write_csv
 from fleettickets.clean import CleanStats, clean_rows
-
-# Runs one CLI command in a fresh interpreter and reports its own peak RSS.
-CHILD = """
-import resource, sys
-from fleettickets.cli import app
-try:
-    app(sys.argv[1:], prog_name="fleettickets")
-except SystemExit as e:
-    code = e.code
-print("PEAK_RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-"""
 
 
 def make_files(folder: Path, rows: int) -> tuple[Path, Path, Path]:
@@ -67,18 +55,6 @@ def make_files(folder: Path, rows: int) -> tuple[Path, Path, Path]:
     return snapshot, changed, stage
 
 
-def run_cli(args: list[str], url: str | None) -> tuple[float, float, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    if url:
-        env["DATABASE_URL"] = url
-    started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", CHILD, *args], env=env, capture_output=True, text=True, check=True)
-    seconds = time.perf_counter() - started
-    lines = out.stdout.strip().splitlines()
-    rss = float(lines[-1].split()[1])
-    return seconds, rss, lines[-2]
-
-
 def counts(summary: str) -> dict[str, int]:
     return {k: int(v) for k, v in (p.split("=") for p in summary.split() if "=" in p and p[0] != "s")}
 
@@ -86,8 +62,8 @@ def counts(summary: str) -> dict[str, int]:
 def floor(stage: Path, url: str) -> float:
     script = stage.with_suffix(".sql")
     script.write_text(
-        f"BEGIN;\nSELECT tickets.begin_inc_stage();\n\\copy inc_stage FROM '{stage}'\n"
-        "SELECT * FROM tickets.merge_inc_stage(true, p_observed_at := now());\nCOMMIT;\n"
+        f"BEGIN;\nSELECT tickets.begin_stage();\n\\copy stage FROM '{stage}'\n"
+        "SELECT * FROM tickets.merge_stage('inc', true, p_stamp := now());\nCOMMIT;\n"
     )
     started = time.perf_counter()
     subprocess.run(

@@ -277,3 +277,54 @@ def write_csv(
 def write_snapshot(path: Path, feed: Feed, hour: int = 0, *, bom: bool = False, crlf: bool = False) -> int:
     with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as out:
         return write_csv(out, feed.snapshot(hour), crlf=crlf)
+
+
+@dataclass(frozen=True)
+class ChangeFile:
+    stamp: datetime  # EAT wall clock
+    records: list[dict[str, str]]
+
+    @property
+    def name(self) -> str:
+        return self.stamp.strftime("%Y-%m-%dT%H-%M-%S") + ".csv"
+
+
+def change_stream(
+    feed: Feed, files: int, rows: int, *, every_minutes: int = 20, hour: int = 0, seed: int = 2
+) -> Iterator[ChangeFile]:
+    """The incremental stream after snapshot(hour): `files` change files, one every `every_minutes`,
+    each holding the export rows of `rows` tickets that changed since the file before (a status
+    move, a new owner or team, or a closure), each stamped with updated_at = its file's time, so a
+    ticket's versions grow along the stream. Alarm tickets never change (they are dropped anyway)."""
+    rng = random.Random(seed)
+    state = {r["ticket_id"]: r for r in feed.snapshot(hour) if r["is_alarm"] == "false"}
+    ids = sorted(state)
+    start = feed.start + timedelta(hours=hour)
+    for n in range(1, files + 1):
+        stamp = start + timedelta(minutes=every_minutes * n)
+        changed = []
+        for ticket_id in rng.sample(ids, min(rows, len(ids))):
+            record = dict(state[ticket_id])
+            if record["is_actionable"] == "true" and rng.random() < 0.2:
+                created = datetime.strptime(record["created_at"], "%Y-%m-%d %H:%M:%S")
+                hours = max((stamp - created).total_seconds() / 3600, 0.1)
+                record.update(
+                    raw_status="Closed",
+                    normalized_status="closed",
+                    bucket="closed",
+                    is_actionable="false",
+                    closed_at=_eat(stamp),
+                    mttr=f"{hours:.2f}",
+                    sla_status="Compliant" if hours < 48 else "Breached",
+                )
+            elif record["is_actionable"] == "true":
+                raw_status, normalized = STATUSES_OPEN[rng.randrange(len(STATUSES_OPEN))]
+                record.update(
+                    raw_status=raw_status, normalized_status=normalized, owner=OWNERS[rng.randrange(len(OWNERS))]
+                )
+            else:
+                record.update(assigned_team=TEAMS[rng.randrange(len(TEAMS))])
+            record.update(updated_at=_eat(stamp), last_seen_at=_eat(stamp))
+            state[ticket_id] = record
+            changed.append(record)
+        yield ChangeFile(stamp, changed)

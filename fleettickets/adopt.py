@@ -504,6 +504,7 @@ def _copy_rows(conn: psycopg.Connection, p: Plan, facts: Facts) -> None:
         "INSERT INTO tickets.feed_check (dataset, checked_at, outcome, newest_key, newest_at)"
         " SELECT dataset, ingested_at, 'ingested', source_key, snapshot_at FROM tickets.import_meta"
     )
+    conn.execute("SELECT tickets.data_fix_40_loads_from_import_meta()")  # the load history begins with it
 
 
 def _link_spellings(conn: psycopg.Connection, tickets: sql.Composable, raw: str) -> None:

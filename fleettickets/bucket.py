@@ -1,7 +1,7 @@
-"""The S3-compatible store (RustFS in production): list, read and archive INC snapshots.
+"""The S3-compatible store (RustFS in production): list, read and archive a dataset's files.
 
-Path-style addressing and an explicit endpoint, as RustFS needs. Only the INC prefix is ever
-listed; automations/crq/ is never touched. Every store failure becomes one StoreError line.
+Path-style addressing and an explicit endpoint, as RustFS needs. A run lists only its own
+dataset's prefixes (fleettickets.datasets). Every store failure becomes one StoreError line.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import boto3
 import urllib3
@@ -17,8 +17,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleettickets.config import Settings
+from fleettickets.datasets import Dataset
 from fleettickets.errors import StoreError
-from fleettickets.snapshot import PREFIX, Snapshot, archive_key, snapshot_from_key
+from fleettickets.snapshot import FeedFile, Kind, feed_file
+
+Archived = Literal["archived", "changed", "gone"]
 
 
 class Bucket:
@@ -59,57 +62,90 @@ class Bucket:
         except BotoCoreError as e:
             raise StoreError(f"cannot {action} at {self.endpoint}: {e}") from None
 
-    def list_snapshots(self, prefix: str = PREFIX) -> list[Snapshot]:
-        """Every stamped snapshot directly under `prefix` (paginated: any number of keys)."""
-        found: list[Snapshot] = []
+    def list_files(self, dataset: Dataset, kind: Kind, *, processed: bool = False) -> list[FeedFile]:
+        """Every stamped file of `kind` directly under the dataset's prefix for it (its processed/
+        folder for that kind with `processed`), paginated: any number of keys."""
+        prefix = dataset.processed_prefix(kind) if processed else dataset.prefix_of(kind)
+        found: list[FeedFile] = []
         with self._errors(f"list s3://{self.name}/{prefix}"):
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.name, Prefix=prefix, Delimiter="/"
             )
             for page in pages:
                 for item in page.get("Contents", []):
-                    snapshot = snapshot_from_key(item["Key"], item.get("ETag"), item.get("Size"), prefix)
-                    if snapshot:
-                        found.append(snapshot)
+                    file = feed_file(item["Key"], item.get("ETag"), item.get("Size"), prefix=prefix, kind=kind)
+                    if file:
+                        found.append(file)
         return found
 
-    def open(self, snapshot: Snapshot) -> BinaryIO:
+    def open(self, file: FeedFile) -> BinaryIO:
         """A stream of the object's bytes, refused if it changed since it was listed: the ETag
         recorded for the run must be the ETag of the bytes loaded. (Compared here rather than sent
         as If-Match, which not every S3-compatible store honours.)"""
-        with self._errors(f"read s3://{self.name}/{snapshot.key}"):
-            response = self.client.get_object(Bucket=self.name, Key=snapshot.key)
+        with self._errors(f"read s3://{self.name}/{file.key}"):
+            response = self.client.get_object(Bucket=self.name, Key=file.key)
         etag = response.get("ETag", "").strip('"')
-        if snapshot.etag and etag != snapshot.etag:
+        if file.etag and etag != file.etag:
             response["Body"].close()
-            raise StoreError(f"{snapshot.key} changed after it was listed (ETag now {etag}): the next run will load it")
-        return _Body(response["Body"], f"s3://{self.name}/{snapshot.key}", self.endpoint)
+            raise StoreError(f"{file.key} changed after it was listed (ETag now {etag}): the next run will load it")
+        return _Body(response["Body"], f"s3://{self.name}/{file.key}", self.endpoint)
 
-    def archive(self, snapshot: Snapshot) -> str | None:
-        """Copy to processed/<name>, then delete the original, both only while the object is still
-        the one listed (its ETag); returns the new key, or None when it changed and was left where
-        it is for the next run to read.
+    def archive(self, file: FeedFile, target: str) -> Archived:
+        """Copy to `target`, then delete the original, both only while the object is still the one
+        listed (its ETag): "archived"; "changed" when it was rewritten since it was read (left where
+        it is for the next run to read); "gone" when it vanished and `target` does not hold it.
 
         Two conditions, because S3-compatible servers honour them unevenly: CopySourceIfMatch is
-        honoured by AWS S3 and MinIO, and ignored by moto 5 (the tests' server); DeleteObject's
-        If-Match by AWS S3 (since 2024) and moto 5. RustFS was not checked here. With either one
-        honoured, a rewritten object is never deleted unread: at worst (copy condition ignored)
-        processed/ holds the rewritten bytes while the original stays in place for the next run."""
-        target = archive_key(snapshot.key)
-        source = {"Bucket": self.name, "Key": snapshot.key}
-        condition = {"CopySourceIfMatch": f'"{snapshot.etag}"'} if snapshot.etag else {}
-        with self._errors(f"archive s3://{self.name}/{snapshot.key}"):
+        honoured by AWS S3, MinIO and RustFS, and ignored by moto 5 (the tests' server);
+        DeleteObject's If-Match by AWS S3 (since 2024), RustFS and moto 5. With either one honoured,
+        a rewritten object is never deleted unread: at worst (copy condition ignored) processed/
+        holds the rewritten bytes while the original stays in place for the next run.
+
+        A request retried after its first attempt succeeded (the answer lost on the way) meets its
+        own result: the copy finds no source, or the conditional delete finds no key, which RustFS
+        answers 412. Either way a HEAD decides: the original gone and `target` holding the ETag
+        that was read is "archived", not "changed"."""
+        source = {"Bucket": self.name, "Key": file.key}
+        condition = {"CopySourceIfMatch": f'"{file.etag}"'} if file.etag else {}
+        with self._errors(f"archive s3://{self.name}/{file.key}"):
             try:
                 self.client.copy_object(Bucket=self.name, Key=target, CopySource=source, **condition)
-                if snapshot.etag:
-                    self.client.delete_object(Bucket=self.name, Key=snapshot.key, IfMatch=f'"{snapshot.etag}"')
-                else:
-                    self.client.delete_object(Bucket=self.name, Key=snapshot.key)
             except ClientError as e:
-                if e.response.get("Error", {}).get("Code") != "PreconditionFailed":
+                if _code(e) in ("NoSuchKey", "404"):
+                    return self._settled(file, target)
+                if _code(e) != "PreconditionFailed":
                     raise
+                return "changed"
+            try:
+                if file.etag:
+                    self.client.delete_object(Bucket=self.name, Key=file.key, IfMatch=f'"{file.etag}"')
+                else:
+                    self.client.delete_object(Bucket=self.name, Key=file.key)
+            except ClientError as e:
+                if _code(e) != "PreconditionFailed":
+                    raise
+                return self._settled(file, target)
+        return "archived"
+
+    def _settled(self, file: FeedFile, target: str) -> Archived:
+        """After a refused request: "archived" if the original is gone and `target` holds what was
+        read, "changed" if the original is still there (rewritten), else "gone"."""
+        if self._etag(file.key) is not None:
+            return "changed"
+        return "archived" if self._etag(target) == file.etag else "gone"
+
+    def _etag(self, key: str) -> str | None:
+        """The object's ETag, None if there is no such key."""
+        try:
+            return self.client.head_object(Bucket=self.name, Key=key)["ETag"].strip('"')
+        except ClientError as e:
+            if _code(e) in ("404", "NoSuchKey", "NotFound"):
                 return None
-        return target
+            raise
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 class _Body(io.RawIOBase):

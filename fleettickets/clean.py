@@ -1,4 +1,4 @@
-"""Cleaning a snapshot, streaming: CSV text in, (line, ticket_id, raw json) rows out (CONTRACT 2-3).
+"""Cleaning a feed file, streaming: CSV text in, (line, ticket_id, raw json) rows out (CONTRACT 2-3).
 
 Also the file's two ends that every reader of snapshots shares (the ingest, the history rebuild):
 its bytes decoded as text (text_stream), and the rows left out written as CSV (rejects_writer).
@@ -68,10 +68,25 @@ LOGGED_MALFORMED = 5
 # Columns that become index keys (tickets.inc's primary key, the gazetteers, the daily backlog). A
 # btree entry cannot exceed ~2,700 bytes, so one absurd value would fail the whole file's insert;
 # a row with a longer value is rejected on its own instead. 256 characters is 1 KB at most in UTF-8.
-KEY_COLUMNS = ("ticket_id", "cluster", "location_name", "assigned_team")
+INDEXED_COLUMNS = ("cluster", "location_name", "assigned_team")
 MAX_KEY_LENGTH = 256
 
 csv.field_size_limit(16 * 1024 * 1024)  # a runaway quote is a malformed row, not a crash
+
+
+@dataclass(frozen=True)
+class Cleaning:
+    """What a dataset's cleaning does beyond dropping the export's artefacts (the sentinel row,
+    malformed rows, the empty string as a value), which every dataset's does."""
+
+    removed_keys: frozenset[str] = frozenset()
+    lowercase: tuple[str, ...] = ()
+    uppercase: tuple[str, ...] = ()  # trimmed too
+    drop_alarms: bool = False
+
+
+INC_CLEANING = Cleaning(REMOVED_KEYS, lowercase=("region",), uppercase=("raw_status",), drop_alarms=True)  # CONTRACT 3
+AS_SENT = Cleaning()  # CRQ: rows as the export sent them (CONTRACT 1b)
 
 
 @dataclass(frozen=True)
@@ -95,26 +110,35 @@ class CleanStats:
         if len(self.first_malformed) < LOGGED_MALFORMED:
             self.first_malformed.append((line, reason))
 
-    def refusal(self) -> str | None:
-        """Why the whole file must not be loaded, or None."""
+    def refusal(self, *, empty_ok: bool = False) -> str | None:
+        """Why the whole file must not be loaded, or None. `empty_ok`: a file with no rows to keep is
+        valid (a change file: nothing changed), where a snapshot with none is refused."""
         if self.rows_read and self.malformed / self.rows_read > MAX_MALFORMED_SHARE:
             return (
                 f"{self.malformed:,} of {self.rows_read:,} rows are malformed "
                 f"({self.malformed / self.rows_read:.1%}, limit {MAX_MALFORMED_SHARE:.0%}): "
                 f"truncated or corrupt file? first: {self.describe_malformed()}"
             )
-        if self.rows_kept == 0:
+        if self.rows_kept == 0 and not empty_ok:
             return f"no valid data rows ({self.rows_read:,} read)"
         return None
 
-    def check(self) -> None:
+    def check(self, *, empty_ok: bool = False) -> None:
         """Raise RefusedFile if the whole file must not be loaded."""
-        refusal = self.refusal()
+        refusal = self.refusal(empty_ok=empty_ok)
         if refusal:
             raise RefusedFile(refusal)
 
     def describe_malformed(self) -> str:
         return "; ".join(f"line {line}: {reason}" for line, reason in self.first_malformed)
+
+    def add(self, other: CleanStats) -> None:
+        """Count `other`'s rows in too (a run's total over its files)."""
+        self.rows_read += other.rows_read
+        self.rows_kept += other.rows_kept
+        self.alarms_dropped += other.alarms_dropped
+        self.sentinel_dropped += other.sentinel_dropped
+        self.malformed += other.malformed
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -126,30 +150,34 @@ class CleanStats:
         }
 
 
-def record_cleaner(header: list[str]) -> Callable[[list[str]], dict[str, str | None]]:
-    """For one file's header, the function from a row's fields to its raw record: the removed keys
-    gone, '' -> None, region lower-cased, raw_status trimmed and upper-cased. The kept columns are
-    worked out once per file, not once per row."""
-    kept = [(at, name) for at, name in enumerate(header) if name not in REMOVED_KEYS]
+def record_cleaner(header: list[str], cleaning: Cleaning) -> Callable[[list[str]], dict[str, str | None]]:
+    """For one file's header, the function from a row's fields to its raw record: '' -> None, and
+    the dataset's cleaning (INC: the removed keys gone, region lower-cased, raw_status trimmed and
+    upper-cased). The kept columns are worked out once per file, not once per row."""
+    kept = [(at, name) for at, name in enumerate(header) if name not in cleaning.removed_keys]
+    lower = [name for name in cleaning.lowercase if name in header]
+    upper = [name for name in cleaning.uppercase if name in header]
 
     def clean(fields: list[str]) -> dict[str, str | None]:
         raw = {name: fields[at] or None for at, name in kept}
-        if raw.get("region") is not None:
-            raw["region"] = raw["region"].lower()
-        if raw.get("raw_status") is not None:
-            raw["raw_status"] = raw["raw_status"].strip().upper() or None
+        for name in lower:
+            if raw[name] is not None:
+                raw[name] = raw[name].lower()
+        for name in upper:
+            if raw[name] is not None:
+                raw[name] = raw[name].strip().upper() or None
         return raw
 
     return clean
 
 
-def read_header(reader: Iterator[list[str]]) -> list[str]:
+def read_header(reader: Iterator[list[str]], key: str = "ticket_id") -> list[str]:
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
         raise RefusedFile("the file is empty (no header row)") from None
-    if "ticket_id" not in header:
-        raise RefusedFile(f"no ticket_id column in the header ({len(header)} columns): not an INC snapshot?")
+    if key not in header:
+        raise RefusedFile(f"no {key} column in the header ({len(header)} columns): not a ticket export?")
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:
         raise RefusedFile(f"the header names {', '.join(duplicated)} more than once")
@@ -160,8 +188,12 @@ def clean_rows(
     lines: Iterable[str],
     stats: CleanStats,
     on_reject: Callable[[Reject], None] | None = None,
+    *,
+    cleaning: Cleaning = INC_CLEANING,
+    key: str = "ticket_id",
 ) -> Iterator[tuple[int, str, str]]:
-    """Yield (line, ticket_id, raw json) for every row to load; count and report the rest.
+    """Yield (line, ticket id, raw json) for every row to load; count and report the rest. `key`
+    is the column that identifies a ticket (its value, trimmed, is the row's ticket_id).
 
     `lines` is text as from open(..., newline=''): RFC 4180 values may span lines.
     """
@@ -178,11 +210,12 @@ def clean_rows(
             raise RefusedFile(f"the file is not valid UTF-8 (line {count + 1}: {e.reason})") from None
 
     reader = csv.reader(tap())
-    header = read_header(reader)
+    header = read_header(reader, key)
     width = len(header)
-    clean_record = record_cleaner(header)
-    at_id, at_alarm = header.index("ticket_id"), header.index("is_alarm") if "is_alarm" in header else None
-    keys = [(header.index(name), name) for name in KEY_COLUMNS if name in header]
+    clean_record = record_cleaner(header, cleaning)
+    at_id = header.index(key)
+    at_alarm = header.index("is_alarm") if cleaning.drop_alarms and "is_alarm" in header else None
+    keys = [(header.index(name), name) for name in (key, *INDEXED_COLUMNS) if name in header]
     next_line = reader.line_num + 1
 
     def drop(line: int, reason: str, malformed: bool) -> None:
@@ -216,7 +249,7 @@ def clean_rows(
             continue
         ticket_id = fields[at_id].strip()
         if not ticket_id:
-            drop(line, "empty ticket_id", malformed=True)
+            drop(line, f"empty {key}", malformed=True)
             continue
         if ticket_id.startswith(SENTINEL_PREFIX):
             stats.sentinel_dropped += 1
@@ -265,13 +298,17 @@ def text_stream(stream: BinaryIO, advance: Callable[[float], None] = lambda n: N
     )
 
 
+Rejects = Callable[[str], Callable[[Reject], None] | None]  # file name -> where its rejects go
+
+
 @contextmanager
-def rejects_writer(path: Path | None) -> Iterator[Callable[[Reject], None] | None]:
-    """--rejects FILE: every row left out, as CSV (line, reason, the record verbatim)."""
+def rejects_writer(path: Path | None) -> Iterator[Rejects]:
+    """--rejects FILE: every row a run left out, as CSV (line, reason, the record verbatim, and the
+    file it is in: a run may apply many files)."""
     if path is None:
-        yield None
+        yield lambda name: None
         return
     with open(path, "w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["line", "reason", "record"])
-        yield lambda r: writer.writerow([r.line, r.reason, r.text])
+        writer.writerow(["line", "reason", "record", "file"])
+        yield lambda name: lambda r: writer.writerow([r.line, r.reason, r.text, name])

@@ -6,7 +6,7 @@ import functools
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -17,11 +17,13 @@ from typer._click.exceptions import UsageError  # typer >= 0.26 vendors click; t
 from typer.core import TyperGroup
 
 from fleettickets import adopt as adoption
-from fleettickets import history, jsonout, reports
+from fleettickets import history, jsonout, monitor, reports
+from fleettickets import loads as load_history
 from fleettickets import migrate as migrations
 from fleettickets import status as pipeline_status
 from fleettickets.config import load_settings, redact
 from fleettickets.console import Format, Reporter
+from fleettickets.datasets import NAMES as DATASET_NAMES
 from fleettickets.db import connect, first_line
 from fleettickets.errors import FleetError
 from fleettickets.geocode import gazetteer
@@ -61,7 +63,7 @@ def _usage_errors() -> Iterator[None]:
 
 app = typer.Typer(
     cls=_OneLineUsageErrors,
-    help="Hourly INC ticket snapshots from S3 into a geocoded PostgreSQL/PostGIS schema.",
+    help="INC and CRQ ticket exports (snapshots and change files) from S3 into a geocoded PostgreSQL/PostGIS schema.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,  # a rich traceback with locals could show a secret
@@ -167,32 +169,46 @@ def migrate(
     reporter.step(f"migrations: applied {len(result.applied)}, already applied {result.already_applied}")
 
 
+DatasetName = StrEnum("DatasetName", {name: name for name in DATASET_NAMES})
+DatasetOption = Annotated[
+    DatasetName, typer.Option("--dataset", help="inc (incidents: the map and the SLA view) or crq (installations).")
+]
+
+
 @app.command()
 @command
 def ingest(
-    from_bucket: Annotated[bool, typer.Option("--from-bucket", help="The newest snapshot in the bucket.")] = False,
-    csv_file: Annotated[Path | None, typer.Option("--csv", help="A local snapshot file instead.")] = None,
+    from_bucket: Annotated[
+        bool, typer.Option("--from-bucket", help="The bucket: the newest snapshot and every pending change file.")
+    ] = False,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="A local file instead, loaded as a snapshot.")] = None,
+    dataset: DatasetOption = "inc",
     apply: Annotated[bool, typer.Option("--apply", help="Write to the database (default: dry run).")] = False,
     rejects: Annotated[Path | None, typer.Option("--rejects", help="Write every skipped row here (CSV).")] = None,
     max_age_hours: Annotated[
-        float | None, typer.Option("--max-age-hours", help="Exit 1 if the newest snapshot is older than this.")
+        float | None, typer.Option("--max-age-hours", help="Exit 1 if the newest file is older than this.")
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="--csv: load a file stamped older than the last ingested snapshot.")
-    ] = False,
+    force: Annotated[bool, typer.Option("--force", hidden=True)] = False,
 ) -> None:
-    """Load the newest INC snapshot (or a local CSV) into tickets.inc; dry run unless --apply."""
+    """Load a dataset's pending files from the bucket (or a local CSV) into its table; dry run unless --apply."""
     if from_bucket == (csv_file is not None):
-        raise _fail("say where the snapshot comes from: --from-bucket or --csv FILE (one of them)", 2)
+        raise _fail("say where the files come from: --from-bucket or --csv FILE (one of them)", 2)
     settings = load_settings()
     reporter = Reporter()
+    if force:
+        reporter.step("note: --force is no longer needed: a row older than the stored one is never written")
     if csv_file is not None:
-        result = ingest_csv(settings, csv_file, reporter, apply=apply, rejects=rejects, force=force)
+        result = ingest_csv(settings, csv_file, reporter, apply=apply, dataset_name=dataset, rejects=rejects)
     else:
-        result = ingest_bucket(settings, reporter, apply=apply, rejects=rejects, max_age_hours=max_age_hours)
+        with monitor.pushed(settings, dataset, reporter) if apply else nullcontext():
+            result = ingest_bucket(
+                settings, reporter, apply=apply, dataset_name=dataset, rejects=rejects, max_age_hours=max_age_hours
+            )
+            reporter.step(result.summary())
+            if result.alert:
+                raise _fail(result.alert, 1)
+        return
     reporter.step(result.summary())
-    if result.alert:
-        raise _fail(result.alert, 1)
 
 
 @app.command()
@@ -253,12 +269,19 @@ def geocode_locations_command(
     guard_km: Annotated[
         float, typer.Option("--guard-km", min=0.1, help="Search box and guard: no point farther from the cluster's.")
     ] = GUARD_KM,
+    dataset: DatasetOption = "inc",
 ) -> None:
-    """Precise points for actionable tickets: one request per distinct place, its words alone in a
-    box around the cluster point; the nearest candidate named like the place, within the guard."""
+    """Precise points for a dataset's open tickets: one request per distinct place, its words alone in
+    a box around the cluster point; the nearest candidate named like the place, within the guard."""
     reporter = Reporter()
     result = geocode_locations(
-        load_settings(), reporter, apply=apply, limit=limit, retry_failed=retry_failed, guard_km=guard_km
+        load_settings(),
+        reporter,
+        apply=apply,
+        limit=limit,
+        retry_failed=retry_failed,
+        guard_km=guard_km,
+        dataset=dataset,
     )
     reporter.step(result.summary())
 
@@ -391,6 +414,19 @@ def nearest(
     with _current_connection() as (conn, _):
         table = reports.nearest(conn, lng, lat, limit, radius_km, precision)
     Reporter().table(table, fmt, f"open tickets nearest {lat}, {lng}")
+
+
+@app.command("loads")
+@command
+def loads_command(
+    dataset: Annotated[DatasetName | None, typer.Option("--dataset", help="Only this dataset.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many files.")] = 20,
+    fmt: FormatOption = "table",
+) -> None:
+    """The load history: the last files applied (or skipped as unchanged), newest first."""
+    with _current_connection() as (conn, _):
+        table = load_history.listing(conn, dataset, limit)
+    Reporter().table(table, fmt, "files loaded, newest first (EAT)")
 
 
 history_app = typer.Typer(help="The ticket event history.", no_args_is_help=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -18,8 +18,11 @@ from fleettickets.errors import ConfigError
 
 PROVIDERS = ("locationiq", "opencage")
 # A run that is not done by then is stopped; it must end before the next scheduled run starts
-# (hourly: 45 min leaves room). A lock held longer than this is a stuck run: an alarm.
-DEFAULT_RUN_DEADLINE_MINUTES = 45.0
+# (every 20 minutes: 15 min leaves room). A lock held longer than this is a stuck run: an alarm.
+DEFAULT_RUN_DEADLINE_MINUTES = 15.0
+# Where the exporter writes (CONTRACT 1b); another layout is followed by configuration.
+DEFAULT_PREFIXES = {"inc": "automations/inc/", "crq": "automations/crq/"}
+DEFAULT_CHANGES_DIR = "changes/"
 # The container worker's start-up state (starting / ready / failed), which the health check reads.
 DEFAULT_STATE_FILE = "/tmp/fleettickets-start"
 
@@ -42,6 +45,11 @@ class Settings:
     geocoder_base_url: str | None = None
     geocoder_rate: float = 1.0
     run_deadline_minutes: float = DEFAULT_RUN_DEADLINE_MINUTES
+    inc_prefix: str = DEFAULT_PREFIXES["inc"]
+    crq_prefix: str = DEFAULT_PREFIXES["crq"]
+    changes_dir: str = DEFAULT_CHANGES_DIR
+    # Optional push monitors (healthchecks.io, Uptime Kuma): dataset -> URL, pinged after each run.
+    push_urls: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def run_deadline_seconds(self) -> float:
@@ -112,6 +120,24 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
             f"FLEETTICKETS_RUN_DEADLINE_MINUTES must be a number of minutes (under a day), not {deadline_text!r}"
         )
 
+    prefixes = {
+        name: _folder(get(f"FLEETTICKETS_{name.upper()}_PREFIX") or default, f"FLEETTICKETS_{name.upper()}_PREFIX")
+        for name, default in DEFAULT_PREFIXES.items()
+    }
+    inc, crq = prefixes["inc"], prefixes["crq"]
+    if inc.startswith(crq) or crq.startswith(inc):
+        raise ConfigError(
+            f"the INC and CRQ prefixes must not hold one another ({inc!r}, {crq!r}): a run of one dataset"
+            " would list the other's files"
+        )
+    changes_dir = _folder(get("FLEETTICKETS_CHANGES_DIR") or DEFAULT_CHANGES_DIR, "FLEETTICKETS_CHANGES_DIR")
+    if changes_dir == "processed/":
+        raise ConfigError("FLEETTICKETS_CHANGES_DIR cannot be processed/: that is where files are archived")
+    push_urls = {name: url for name in DEFAULT_PREFIXES if (url := get(f"FLEETTICKETS_PUSH_URL_{name.upper()}"))}
+    for name, url in push_urls.items():
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"FLEETTICKETS_PUSH_URL_{name.upper()} must be an http(s) URL")
+
     settings = Settings(
         database_url=get("DATABASE_URL"),
         s3_endpoint=get("RUSTFS_ENDPOINT"),
@@ -124,14 +150,31 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         geocoder_base_url=get("GEOCODER_BASE_URL"),
         geocoder_rate=rate,
         run_deadline_minutes=deadline,
+        inc_prefix=inc,
+        crq_prefix=crq,
+        changes_dir=changes_dir,
+        push_urls=push_urls,
     )
     _SECRETS.clear()
     _SECRETS.update(
         v
-        for v in (settings.geocoder_api_key, settings.s3_secret_key, _password(settings.database_url))
+        for v in (
+            settings.geocoder_api_key,
+            settings.s3_secret_key,
+            _password(settings.database_url),
+            *push_urls.values(),  # a push monitor's URL is its secret: anyone with it can report for us
+        )
         if v and len(v) >= MIN_SECRET_LENGTH
     )
     return settings
+
+
+def _folder(value: str, name: str) -> str:
+    """A bucket folder: relative, ending in /."""
+    folder = value.strip().lstrip("/")
+    if not folder or ".." in folder.split("/"):
+        raise ConfigError(f"{name} must be a folder of the bucket, like automations/inc/, not {value!r}")
+    return folder if folder.endswith("/") else folder + "/"
 
 
 def _password(url: str | None) -> str | None:

@@ -22,11 +22,12 @@ from fleettickets.config import DEFAULT_RUN_DEADLINE_MINUTES, redact_url
 from fleettickets.errors import DatabaseError
 
 # Advisory lock keys: one per kind of run, so an ingest and a geocode may overlap but two
-# ingests may not. Session-level locks die with the connection: a killed run never leaves a
-# stale lock behind.
+# ingests of one dataset may not (an INC and a CRQ ingest may: they share no table). Session-level
+# locks die with the connection: a killed run never leaves a stale lock behind.
 LOCK_MIGRATE = 0x666C_7401
-LOCK_INGEST = 0x666C_7402
+LOCK_INGEST = 0x666C_7402  # INC (the key of every release before CRQ was loaded too)
 LOCK_GEOCODE = 0x666C_7403
+LOCK_INGEST_CRQ = 0x666C_7404
 
 LOCK_TIMEOUT_SECONDS = 60
 CONNECT_TIMEOUT_SECONDS = 10

@@ -1,42 +1,53 @@
-"""One ingest run: find the snapshot, skip it if unchanged, clean and load it, archive.
+"""One ingest run of a dataset: list its files, apply each pending one in order, archive.
 
-Library entry points return an IngestResult (outcome + counts) for the CLI to print and the
-tests to assert on. Nothing is archived unless its data is committed (or was already).
+Which files are pending and in what order is fleettickets.pending (pure); each file is cleaned
+(fleettickets.clean) and loaded in its own transaction together with its entry in the load history
+(fleettickets.load), then archived. A run stopped anywhere leaves each file applied and recorded,
+or not applied at all; the next run goes on from there. Nothing is archived unless its data is
+committed (or was already). Library entry points return an IngestResult (outcome + counts) for the
+CLI to print and the tests to assert on.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 import psycopg
 
-from fleettickets import db
-from fleettickets.bucket import Bucket
-from fleettickets.clean import CleanStats, clean_rows, rejects_writer, text_stream
+from fleettickets import db, loads
+from fleettickets.bucket import Archived, Bucket
+from fleettickets.clean import CleanStats, Reject, clean_rows, rejects_writer, text_stream
 from fleettickets.config import Settings
-from fleettickets.console import Reporter
+from fleettickets.console import Advance, Reporter
+from fleettickets.datasets import Dataset, dataset
 from fleettickets.deadline import run_deadline
 from fleettickets.errors import ArchiveError, LockHeldTooLong, RefusedFile, StoreError
-from fleettickets.load import MergeCounts, load
+from fleettickets.load import NO_COUNTS, MergeCounts, load
+from fleettickets.loads import Source
 from fleettickets.migrate import open_current
-from fleettickets.snapshot import EAT, FUTURE_TOLERANCE, PREFIX, Snapshot, in_future, newest, parse_stamp
+from fleettickets.pending import RunPlan, plan_run
+from fleettickets.snapshot import EAT, FUTURE_TOLERANCE, FeedFile, in_future, parse_stamp
 
 
 @dataclass
 class IngestResult:
-    outcome: str  # ingested | unchanged | stale | dry-run | no-snapshot | locked
-    source: str
-    stats: CleanStats | None = None
+    outcome: str  # ingested | unchanged | refused | dry-run | no-snapshot | locked
+    source: str  # the newest file applied (or looked at)
+    stats: CleanStats | None = None  # summed over the files applied
     counts: MergeCounts | None = None
+    files: Counter[str] = field(default_factory=Counter)  # applied, by kind
     archived: int = 0
+    refused: list[FeedFile] = field(default_factory=list)  # files refused whole: left in place
     seconds: float = 0.0
-    alert: str | None = None  # set when --max-age-hours finds the feed too old
+    alert: str | None = None  # why the run must exit non-zero though it did its work (a stale feed, ...)
 
     def summary(self) -> str:
         parts = [self.outcome, self.source]
@@ -48,137 +59,174 @@ class IngestResult:
             )
         if self.counts:
             c = self.counts
-            parts.append(f"inserted={c.inserted} updated={c.updated} unchanged={c.unchanged} events={c.events}")
+            parts.append(
+                f"inserted={c.inserted} updated={c.updated} unchanged={c.unchanged} stale={c.stale} events={c.events}"
+            )
+        if self.files:
+            parts.append(f"snapshots={self.files['snapshot']} changes={self.files['change']}")
+        if self.refused:
+            parts.append(f"refused={len(self.refused)}")
         parts.append(f"archived={self.archived} seconds={self.seconds:.1f}")
         return " ".join(parts)
+
+    def add(self, stats: CleanStats, counts: MergeCounts | None, kind: str | None = None) -> None:
+        """Count a file in: its rows, its merge (none in a dry run without a database), its kind (a
+        bucket file's)."""
+        if self.stats is None:
+            self.stats = CleanStats()
+        self.stats.add(stats)
+        if counts:
+            self.counts = (self.counts or NO_COUNTS) + counts
+        if kind:
+            self.files[kind] += 1
+
+
+# A file this small (a change file of 300 rows is ~150 KB) is fetched and cleaned on a thread of its
+# own while the file before it merges; a bigger one (a full snapshot) is streamed when its turn
+# comes: memory stays flat either way.
+READ_AHEAD_BYTES = 4 << 20
+
+Rows = Iterable[tuple[int, str, str]]
+
+
+def _clean(
+    stream: BinaryIO, data: Dataset, on_reject: Callable[[Reject], None] | None, advance: Advance = lambda n: None
+) -> tuple[CleanStats, Rows]:
+    """A file's rows, cleaned by the dataset's rules as they are read; the stats fill as they go."""
+    stats = CleanStats()
+    rows = clean_rows(text_stream(stream, advance), stats, on_reject, cleaning=data.cleaning, key=data.key)
+    return stats, rows
+
+
+def _read_ahead(
+    bucket: Bucket, data: Dataset, file: FeedFile
+) -> tuple[CleanStats, list[tuple[int, str, str]], list[Reject]]:
+    """A small file fetched and cleaned whole (on the reader's thread): its stats, rows and rejects."""
+    rejects: list[Reject] = []
+    with closing(bucket.open(file)) as stream:
+        stats, rows = _clean(stream, data, rejects.append)
+        return stats, list(rows), rejects
 
 
 def _process(
     conn: psycopg.Connection | None,
-    stream: BinaryIO,
+    data: Dataset,
+    source: Source,
+    stats: CleanStats,
+    rows: Rows,
     *,
-    name: str,
-    size: int | None,
     apply: bool,
-    source_key: str,
-    snapshot_at: datetime | None,
-    etag: str | None,
+    backlog: bool,
     reporter: Reporter,
-    rejects: Path | None,
-) -> tuple[CleanStats, MergeCounts | None]:
-    """Clean the stream and (with a database) stage and merge it; the summary's counts."""
-    stats = CleanStats()
+) -> MergeCounts | None:
+    """Load one file's cleaned rows (with a database; else only read them); one line says what it held and did."""
     started = time.monotonic()
-    with rejects_writer(rejects) as on_reject, reporter.progress(f"reading {name}", size) as advance:
-        text = text_stream(stream, advance)
-        rows = clean_rows(text, stats, on_reject)
-        if conn is None:
-            for _ in rows:
-                pass
-            stats.check()
-            counts = None
-        else:
-            counts = load(
-                conn,
-                rows,
-                stats,
-                apply=apply,
-                source_key=source_key,
-                snapshot_at=snapshot_at,
-                metadata={"source_etag": etag},
-            )
-    reporter.step(
+    name = source.key.rsplit("/", 1)[-1]
+    name = data.changes_dir + name if source.kind == "change" else name
+    if conn is None:
+        for _ in rows:
+            pass
+        stats.check(empty_ok=source.kind == "change")
+        counts = None
+    else:
+        counts = load(conn, data, source, rows, stats, apply=apply, backlog=backlog)
+    line = (
         f"cleaned {name}: {stats.rows_read:,} rows read, {stats.rows_kept:,} kept, {stats.alarms_dropped:,} alarms "
-        f"and {stats.sentinel_dropped:,} sentinel dropped, {stats.malformed:,} malformed "
-        f"({time.monotonic() - started:.1f}s)"
+        f"and {stats.sentinel_dropped:,} sentinel dropped, {stats.malformed:,} malformed"
     )
-    if stats.malformed:
-        reporter.step(f"malformed rows skipped: {stats.describe_malformed()}")
     if counts:
-        verb = "merged" if apply else "would merge"
-        reporter.step(
-            f"{verb}: {counts.inserted:,} inserted, {counts.updated:,} updated, {counts.unchanged:,} unchanged"
+        line += (
+            f"; {'merged' if apply else 'would merge'}: {counts.inserted:,} inserted, {counts.updated:,} updated, "
+            f"{counts.unchanged:,} unchanged, {counts.stale:,} stale"
             + (
                 f" ({counts.rows_staged - counts.tickets:,} in-file duplicates, last wins)"
                 if counts.rows_staged > counts.tickets
                 else ""
             )
         )
-    return stats, counts
+    reporter.step(f"{line} ({time.monotonic() - started:.1f}s)")
+    if stats.malformed:
+        reporter.step(f"malformed rows skipped: {stats.describe_malformed()} (in {name})")
+    return counts
+
+
+@contextmanager
+def _progress(reporter: Reporter, shown: bool, description: str, total: float | None) -> Iterator[Advance]:
+    """A progress display when `shown` (one at a time: rich draws one live display)."""
+    if not shown:
+        yield lambda n: None
+        return
+    with reporter.progress(description, total) as advance:
+        yield advance
 
 
 @contextmanager
 def _session(
-    settings: Settings, apply: bool, reporter: Reporter
+    settings: Settings, data: Dataset, apply: bool, reporter: Reporter
 ) -> Iterator[tuple[psycopg.Connection | None, db.LockHolder | None]]:
-    """(connection, holder): the database for a run, holding the ingest lock when applying;
-    `holder` is who has it when another run does (then nothing may be done).
+    """(connection, holder): the database for a run, holding the dataset's ingest lock when
+    applying; `holder` is who has it when another run does (then nothing may be done).
 
     A dry run needs no lock and, without DATABASE_URL, no database: it then parses only.
-    A lock held for longer than the run deadline is a stuck run: RunDeadline, not a quiet exit.
+    A lock held for longer than the run deadline is a stuck run: LockHeldTooLong, not a quiet exit.
     """
     if not apply and not settings.database_url:
         reporter.step("no DATABASE_URL: dry run parses the file only")
         yield None, None
         return
-    lock_key = db.LOCK_INGEST if apply else None
+    lock_key = data.lock if apply else None
     with open_current(
         settings.require_database(), lock_key=lock_key, deadline_seconds=settings.run_deadline_seconds
     ) as (conn, free):
         if free:
             yield conn, None
             return
-        holder = db.lock_holder(conn, db.LOCK_INGEST) or db.LockHolder(0, None, None, None, None)
+        holder = db.lock_holder(conn, data.lock) or db.LockHolder(0, None, None, None, None)
         held = (datetime.now(UTC) - holder.since).total_seconds() if holder.since else None
         since = f" since {holder.since.astimezone(EAT):%Y-%m-%d %H:%M:%S} EAT ({held / 60:.0f} min)" if held else ""
         if held is not None and held > settings.run_deadline_seconds:
             raise LockHeldTooLong(
-                f"the ingest lock has been held by {holder.describe()}{since}, longer than the run deadline "
-                f"({settings.run_deadline_minutes:g} min, FLEETTICKETS_RUN_DEADLINE_MINUTES): a stuck run? "
+                f"the ingest lock has been held by {holder.describe()}{since}, longer than the run "
+                f"deadline ({settings.run_deadline_minutes:g} min, FLEETTICKETS_RUN_DEADLINE_MINUTES): a stuck run? "
                 f"End it with SELECT pg_terminate_backend({holder.pid}) if it does not finish"
             )
         reporter.step(f"another ingest is running: {holder.describe()}{since}: nothing to do")
         yield conn, holder
 
 
-def _previous(conn: psycopg.Connection | None, now: datetime) -> tuple[str | None, datetime | None, datetime | None]:
-    """ETag and stamp of the last successful ingest, and the newest snapshot stamp ever seen. A last
-    stamp in the future (loaded before that was refused) is no reference for older-than checks."""
+def _newest_seen(conn: psycopg.Connection | None, data: Dataset) -> datetime | None:
+    """The newest file stamp ever seen for the dataset: the exporter's last sign of life."""
     if conn is None:
-        return None, None, None
-    row = conn.execute(
-        "SELECT m.metadata->>'source_etag', m.snapshot_at, c.newest_at"
-        " FROM (SELECT 'inc' AS dataset) d"
-        " LEFT JOIN tickets.import_meta m USING (dataset) LEFT JOIN tickets.feed_check c USING (dataset)"
-    ).fetchone()
+        return None
+    row = conn.execute("SELECT newest_at FROM tickets.feed_check WHERE dataset = %s", (data.name,)).fetchone()
     conn.commit()
-    last_stamp = None if row[1] and in_future(row[1], now) else row[1]
-    return row[0], last_stamp, row[2]
+    return row[0] if row else None
 
 
-def _record_check(conn: psycopg.Connection, outcome: str | None, key: str | None, stamp: datetime | None) -> datetime:
-    """Record a successful check of the feed (outcome) and the newest snapshot it saw, in its own
-    small transaction: ticket data is not touched. Returns the newest stamp known."""
-    newest = conn.execute("SELECT tickets.record_check('inc', %s, %s, %s)", (outcome, key, stamp)).fetchone()[0]
+def _record_check(conn: psycopg.Connection, data: Dataset, outcome: str | None, file: FeedFile | None) -> datetime:
+    """Record a successful check of the feed (outcome) and the newest file it saw, in its own small
+    transaction: ticket data is not touched. Returns the newest stamp known."""
+    key, stamp = (file.key, file.stamp) if file else (None, None)
+    newest = conn.execute("SELECT tickets.record_check(%s, %s, %s, %s)", (data.name, outcome, key, stamp)).fetchone()[0]
     conn.commit()
     return newest
 
 
-def _record_future(conn: psycopg.Connection, snapshot: Snapshot | None) -> None:
-    """The snapshot this check refused as stamped in the future (None: there was none), for status."""
+def _record_future(conn: psycopg.Connection, data: Dataset, file: FeedFile | None) -> None:
+    """The file this check refused as stamped in the future (None: there was none), for status."""
     conn.execute(
-        "SELECT tickets.record_future('inc', %s, %s)", (snapshot.key, snapshot.stamp) if snapshot else (None, None)
+        "SELECT tickets.record_future(%s, %s, %s)", (data.name, *((file.key, file.stamp) if file else (None, None)))
     )
     conn.commit()
 
 
-def _future_alert(future: list[Snapshot], now: datetime) -> str | None:
+def _future_alert(future: list[FeedFile], now: datetime) -> str | None:
     if not future:
         return None
     more = f" (and {len(future) - 1} more)" if len(future) > 1 else ""
     return (
-        f"{_ahead(future[-1].name + more, now)}: refused, not archived; the newest snapshot not in the future"
-        " was taken. Fix the exporter's clock or rename the file"
+        f"{_ahead(future[-1].name + more, now)}: refused, not archived; the files not in the future were taken."
+        " Fix the exporter's clock or rename the file"
     )
 
 
@@ -187,17 +235,18 @@ def _ahead(name: str, now: datetime) -> str:
     return f"{name} is stamped more than {hours} h ahead of now ({now.astimezone(EAT):%Y-%m-%dT%H-%M-%S} EAT)"
 
 
-def _age_alert(stamp: datetime | None, max_age_hours: float | None, now: datetime) -> str | None:
-    """The freshness alarm: the age of the newest snapshot the exporter produced (the same measure
-    as `status --max-age-hours`)."""
+def _age_alert(data: Dataset, stamp: datetime | None, max_age_hours: float | None, now: datetime) -> str | None:
+    """The freshness alarm: the age of the newest file the exporter produced (the same measure as
+    `status --max-age-hours`)."""
     if max_age_hours is None:
         return None
+    what = "snapshot" if data.name == "inc" else f"{data.name} file"
     if stamp is None:
-        return f"no snapshot has ever been seen (--max-age-hours {max_age_hours:g}): is the exporter running?"
+        return f"no {what} has ever been seen (--max-age-hours {max_age_hours:g}): is the exporter running?"
     age = (now - stamp).total_seconds() / 3600
     if age > max_age_hours:
         return (
-            f"the newest snapshot ({stamp.astimezone(EAT):%Y-%m-%dT%H-%M-%S} EAT) is {age:.1f} h old, "
+            f"the newest {what} ({stamp.astimezone(EAT):%Y-%m-%dT%H-%M-%S} EAT) is {age:.1f} h old, "
             f"more than --max-age-hours {max_age_hours:g}: is the exporter running?"
         )
     return None
@@ -208,112 +257,216 @@ def ingest_bucket(
     reporter: Reporter,
     *,
     apply: bool,
+    dataset_name: str = "inc",
     rejects: Path | None = None,
     max_age_hours: float | None = None,
 ) -> IngestResult:
     started = time.monotonic()
     now = datetime.now(UTC)
+    data = dataset(settings, dataset_name)
     bucket = Bucket(settings)
-    source = f"s3://{bucket.name}/{PREFIX}"
-    with run_deadline(settings.run_deadline_seconds), _session(settings, apply, reporter) as (conn, holder):
+    where = f"s3://{bucket.name}/{data.prefix}"
+    with run_deadline(settings.run_deadline_seconds), _session(settings, data, apply, reporter) as (conn, holder):
         if holder:
-            _, _, newest_seen = _previous(conn, now)
-            result = IngestResult("locked", source)
+            newest_seen = _newest_seen(conn, data)
+            result = IngestResult("locked", where)
         else:
             # Listed only under the lock: a listing taken before another run finished would name
-            # files that run has since archived.
-            listed = bucket.list_snapshots()
-            future = sorted((s for s in listed if in_future(s.stamp, now)), key=lambda s: s.stamp)
-            snapshots = [s for s in listed if not in_future(s.stamp, now)]
-            latest = newest(snapshots)
-            reporter.step(
-                f"listed {source}: {len(listed)} snapshot(s)"
-                + (f", {len(future)} stamped ahead of now" if future else "")
+            # files that run has since applied and archived.
+            listed = bucket.list_files(data, "snapshot") + bucket.list_files(data, "change")
+            plan = plan_run(
+                listed,
+                loads.applied(conn, data.name, listed) if conn else set(),
+                loads.last_snapshot_etag(conn, data.name) if conn else None,
+                now,
             )
-            last_etag, last_stamp, newest_seen = _previous(conn, now)
-            result, done = _ingest_newest(
-                conn, bucket, latest, snapshots, last_etag, last_stamp, apply, reporter, rejects
-            )
-            seen = (latest.key, latest.stamp) if latest else (None, None)
-            if apply:
-                newest_seen = _record_check(conn, result.outcome, *seen)
-                _record_future(conn, future[-1] if future else None)
-                result.archived = _archive(bucket, done, reporter)
+            if conn:
+                conn.commit()
+            _say_listed(reporter, where, listed, plan)
+            result = _apply_plan(conn, bucket, data, plan, apply=apply, reporter=reporter, rejects=rejects)
+            if apply and conn:
+                newest_seen = _record_check(conn, data, result.outcome, plan.newest)
+                _record_future(conn, data, plan.future[-1] if plan.future else None)
             else:
-                newest_seen = max((s for s in (seen[1], newest_seen) if s), default=None)
-                if done:
-                    reporter.step(f"dry run: would archive {len(done)} file(s) to processed/")
-            result.alert = _future_alert(future, now)
-    age = _age_alert(newest_seen, max_age_hours, now)
+                newest_seen = max(
+                    (s for s in (plan.newest and plan.newest.stamp, _newest_seen(conn, data)) if s), default=None
+                )
+            future = _future_alert(plan.future, now)
+            result.alert = "; ".join(a for a in (result.alert, future) if a) or None
+    age = _age_alert(data, newest_seen, max_age_hours, now)
     result.alert = "; ".join(a for a in (result.alert, age) if a) or None
     result.seconds = time.monotonic() - started
     return result
 
 
-def _ingest_newest(
+def _say_listed(reporter: Reporter, where: str, listed: list[FeedFile], plan: RunPlan) -> None:
+    kinds = Counter(f.kind for f in listed)
+    reporter.step(
+        f"listed {where}: {kinds['snapshot']} snapshot(s), {kinds['change']} change file(s)"
+        + (f", {len(plan.future)} stamped ahead of now" if plan.future else "")
+        + f"; {len(plan.apply)} to apply"
+    )
+    if plan.unchanged:
+        reporter.step(f"{plan.unchanged.name} has the ETag of the last snapshot applied: unchanged, skipped")
+
+
+def _apply_plan(
     conn: psycopg.Connection | None,
     bucket: Bucket,
-    latest: Snapshot | None,
-    snapshots: list[Snapshot],
-    last_etag: str | None,
-    last_stamp: datetime | None,
+    data: Dataset,
+    plan: RunPlan,
+    *,
     apply: bool,
     reporter: Reporter,
     rejects: Path | None,
-) -> tuple[IngestResult, list[Snapshot]]:
-    """What to do with the newest snapshot (load, skip as unchanged, refuse as stale), and the
-    files to archive once that is done."""
-    if latest is None:
-        reporter.step("no snapshot to ingest")
-        return IngestResult("no-snapshot", f"s3://{bucket.name}/{PREFIX}"), []
-    reporter.step(f"newest: {latest.name} (etag {latest.etag}, {latest.size or 0:,} bytes)")
-    done = sorted((s for s in snapshots if s.stamp <= latest.stamp), key=lambda s: s.stamp)
-    if last_stamp and latest.stamp < last_stamp:
-        # Left behind by an interrupted archive: loading them would roll tickets back in time.
-        reporter.step(
-            f"{latest.name} is older than the last ingested snapshot ({last_stamp:%Y-%m-%dT%H-%M-%S}): not loaded"
-        )
-        return IngestResult("stale", latest.key), done
-    if last_etag and last_etag == latest.etag:
-        reporter.step(f"{latest.name} has the ETag of the last ingested file: unchanged, skipped")
-        return IngestResult("unchanged", latest.key), done
-    stream = bucket.open(latest)
-    try:
-        stats, counts = _process(
-            conn,
-            stream,
-            name=latest.name,
-            size=latest.size,
-            apply=apply,
-            source_key=latest.key,
-            snapshot_at=latest.stamp,
-            etag=latest.etag,
-            reporter=reporter,
-            rejects=rejects,
-        )
-    finally:
-        stream.close()
-    return IngestResult("ingested" if apply else "dry-run", latest.key, stats, counts), done
+) -> IngestResult:
+    """Apply the plan's files in order, each in its own transaction, archiving each once committed;
+    then the rest the plan archives."""
+    latest = plan.apply[-1] if plan.apply else plan.unchanged or plan.newest
+    result = IngestResult(
+        "ingested" if plan.apply else "unchanged" if latest else "no-snapshot", latest.key if latest else ""
+    )
+    if not latest:
+        reporter.step("no file to ingest")
+        result.source = f"s3://{bucket.name}/{data.prefix}"
+    files = plan.apply
+    with (
+        _Archiver(bucket, data, conn, reporter, apply) as archiver,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader,
+    ):
+        last_of_day = _last_of_each_day(files)
+        many = len(files) > 1  # then a bar over the files, else one over the file's bytes
+        ahead: dict[FeedFile, Future] = {}
+
+        def read_next(at: int) -> None:
+            if at < len(files) and (files[at].size or 0) <= READ_AHEAD_BYTES:
+                ahead[files[at]] = reader.submit(_read_ahead, bucket, data, files[at])
+
+        read_next(0)
+        with rejects_writer(rejects) as rejects_for, _progress(reporter, many, "applying files", len(files)) as advance:
+            for at, file in enumerate(files):
+                read_next(at + 1)  # the next file is read while this one merges
+                source, on_reject = Source.of(data.name, file), rejects_for(file.name)
+                try:
+                    if file in ahead:
+                        stats, rows, rejected = ahead.pop(file).result()
+                        for reject in rejected if on_reject else ():
+                            on_reject(reject)
+                        counts = _process(
+                            conn, data, source, stats, rows, apply=apply, backlog=file in last_of_day, reporter=reporter
+                        )
+                    else:
+                        with (
+                            closing(bucket.open(file)) as stream,
+                            _progress(reporter, not many, f"reading {file.name}", file.size) as progress,
+                        ):
+                            stats, rows = _clean(stream, data, on_reject, progress)
+                            counts = _process(
+                                conn,
+                                data,
+                                source,
+                                stats,
+                                rows,
+                                apply=apply,
+                                backlog=file in last_of_day,
+                                reporter=reporter,
+                            )
+                except RefusedFile as e:
+                    # Nothing of it was written; the files after it still apply (the version rule keeps
+                    # a fixed copy, applied later, from rolling anything back). It stays in place, and
+                    # the run exits non-zero until it is fixed or removed.
+                    reporter.step(f"refused {file.name}: {e}; nothing of it was written, left in place")
+                    result.refused.append(file)
+                    result.alert = f"{file.name} was refused ({e}) and left in place: fix or remove it" + (
+                        f" ({len(result.refused) - 1} more refused, listed above)" if len(result.refused) > 1 else ""
+                    )
+                    continue
+                result.add(stats, counts, file.kind)
+                archiver.after_commit(file)
+                advance(1)
+        # Older snapshots are archived as superseded only by a newest snapshot that was taken.
+        taken = not any(f.kind == "snapshot" for f in result.refused)
+        rest = plan.done + (plan.superseded if taken else []) + ([plan.unchanged] if plan.unchanged else [])
+        if not apply:
+            result.outcome = "dry-run"
+            if plan.apply or rest:
+                reporter.step(
+                    f"dry run: would apply {len(plan.apply)} file(s); "
+                    f"would archive {len(plan.apply) - len(result.refused) + len(rest)} file(s) to processed/"
+                )
+            return result
+        if plan.unchanged and conn:
+            loads.record(conn, Source.of(data.name, plan.unchanged), "unchanged", {})
+            conn.commit()
+        result.archived = archiver.finish(rest)
+        if not result.files and result.outcome == "ingested":
+            result.outcome = "refused"  # every file it tried
+        return result
 
 
-def _archive(bucket: Bucket, snapshots: list[Snapshot], reporter: Reporter) -> int:
-    """Oldest first, the newest last: if this stops half-way, the next run's ETag check is cheap."""
-    moved = 0
-    for snapshot in snapshots:
-        try:
-            archived = bucket.archive(snapshot)
-        except StoreError as e:
+def _last_of_each_day(files: list[FeedFile]) -> set[FeedFile]:
+    """The last file of each EAT day among `files` (in order): it refreshes that day's backlog, which
+    is the state once all of the day's files are in (a file of the same day left for the next run
+    refreshes it then)."""
+    last: dict[object, FeedFile] = {}
+    for f in files:
+        last[f.stamp.astimezone(EAT).date()] = f
+    return set(last.values())
+
+
+class _Archiver:
+    """Moves each file to processed/ once its data is committed (or was already), in the order they
+    are handed over, on a thread of its own: the store's round trips for one file overlap the next
+    file's load. If a run stops half-way, the load history says which files are applied, and the
+    next run archives the rest."""
+
+    def __init__(
+        self, bucket: Bucket, data: Dataset, conn: psycopg.Connection | None, reporter: Reporter, apply: bool
+    ) -> None:
+        self.bucket, self.data, self.conn, self.reporter, self.apply = bucket, data, conn, reporter, apply
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive")
+        self.handed: list[tuple[FeedFile, Future[Archived]]] = []
+
+    def after_commit(self, file: FeedFile) -> None:
+        if self.apply:
+            self.handed.append((file, self.pool.submit(self.bucket.archive, file, self.data.archive_key(file))))
+
+    def finish(self, rest: list[FeedFile]) -> int:
+        """Archive `rest` too, wait for every move; the number moved. A store failure is an
+        ArchiveError once the others are done: the data is committed whatever happens here."""
+        for file in sorted(rest, key=lambda f: f.order):
+            self.after_commit(file)
+        moved: list[FeedFile] = []
+        failed: tuple[FeedFile, StoreError] | None = None
+        for file, future in self.handed:
+            try:
+                outcome = future.result()
+            except StoreError as e:
+                failed = failed or (file, e)
+                continue
+            if outcome == "archived":
+                moved.append(file)
+            elif outcome == "changed":
+                self.reporter.step(f"{file.name} changed after it was read (no longer ETag {file.etag}): left in place")
+            else:
+                self.reporter.step(f"{file.name} is gone from the bucket and not in processed/: someone moved it")
+        if self.conn and moved:
+            loads.mark_archived(self.conn, self.data.name, moved)
+        if moved:
+            self.reporter.step(f"archived {len(moved)} file(s) to processed/")
+        if failed:
             raise ArchiveError(
-                f"the data is committed, but archiving stopped after {moved} of {len(snapshots)} file(s): {e}; "
-                "the next run will skip the unchanged file and archive the rest"
-            ) from None
-        if archived is None:
-            reporter.step(f"{snapshot.name} changed after it was read (no longer ETag {snapshot.etag}): left in place")
-            continue
-        moved += 1
-    if moved:
-        reporter.step(f"archived {moved} file(s) to processed/")
-    return moved
+                f"the data is committed, but archiving {failed[0].name} failed ({failed[1]}); {len(moved)} file(s)"
+                " were moved: the load history knows what was applied, the next run archives the rest"
+            )
+        return len(moved)
+
+    def __enter__(self) -> _Archiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Wait for the moves already handed over (of committed files), however the run ends."""
+        self.pool.shutdown(wait=True)
 
 
 def ingest_csv(
@@ -322,17 +475,17 @@ def ingest_csv(
     reporter: Reporter,
     *,
     apply: bool,
+    dataset_name: str = "inc",
     rejects: Path | None = None,
-    force: bool = False,
 ) -> IngestResult:
-    """A local snapshot file: no ETag, no archive.
+    """A local file of the dataset, loaded as a full snapshot: no ETag, no archive.
 
-    Its stamp is its file name's, when it is named as the exporter names snapshots
-    (YYYY-MM-DDTHH-mm-ss.csv). A stamped file older than the last ingested snapshot would roll
-    tickets back and write false reopen/close events: --apply refuses it unless `force`. A file
-    named otherwise has no stamp and is not checked (nor counted as a sign of the exporter's life).
+    Its stamp is its file name's, when it is named as the exporter names files
+    (YYYY-MM-DDTHH-mm-ss.csv); a file named otherwise is stamped now. Either way a row older than the
+    stored one is not written (CONTRACT 1b): an old file loads only what is newer than the database.
     """
     started = time.monotonic()
+    data = dataset(settings, dataset_name)
     if not path.is_file():
         raise RefusedFile(f"{path}: no such file")
     stamp = parse_stamp(path.name)
@@ -342,31 +495,22 @@ def ingest_csv(
             f"{_ahead(path.name, now)}: it would pass for the newest snapshot. Nothing was written;"
             " fix the stamp in its name"
         )
-    with run_deadline(settings.run_deadline_seconds), _session(settings, apply, reporter) as (conn, holder):
+    result = IngestResult("ingested" if apply else "dry-run", str(path))
+    with run_deadline(settings.run_deadline_seconds), _session(settings, data, apply, reporter) as (conn, holder):
         if holder:
-            return IngestResult("locked", str(path), seconds=time.monotonic() - started)
-        _, last_stamp, _ = _previous(conn, now)
-        if apply and stamp and last_stamp and stamp < last_stamp and not force:
-            raise RefusedFile(
-                f"{path.name} is stamped {stamp:%Y-%m-%dT%H-%M-%S} EAT, older than the last ingested snapshot "
-                f"({last_stamp.astimezone(EAT):%Y-%m-%dT%H-%M-%S} EAT): loading it would roll tickets back. "
-                "Nothing was written; add --force to load it anyway"
-            )
-        with open(path, "rb") as stream:
-            stats, counts = _process(
-                conn,
-                stream,
-                name=path.name,
-                size=path.stat().st_size,
-                apply=apply,
-                source_key=str(path),
-                snapshot_at=stamp,
-                etag=None,
-                reporter=reporter,
-                rejects=rejects,
-            )
+            result.outcome = "locked"
+            result.seconds = time.monotonic() - started
+            return result
+        source = Source(data.name, "csv", str(path), size=path.stat().st_size, stamp=stamp)
+        with (
+            open(path, "rb") as stream,
+            rejects_writer(rejects) as rejects_for,
+            reporter.progress(f"reading {path.name}", source.size) as progress,
+        ):
+            stats, rows = _clean(stream, data, rejects_for(path.name), progress)
+            counts = _process(conn, data, source, stats, rows, apply=apply, backlog=True, reporter=reporter)
+        result.add(stats, counts)
         if apply and stamp:
-            _record_check(conn, None, str(path), stamp)
-    return IngestResult(
-        "ingested" if apply else "dry-run", str(path), stats, counts, seconds=time.monotonic() - started
-    )
+            _record_check(conn, data, None, FeedFile(str(path), stamp))
+    result.seconds = time.monotonic() - started
+    return result

@@ -1,23 +1,27 @@
-"""Loading cleaned rows: COPY into a session temp table, then one set-based merge in SQL.
+"""Loading one file's cleaned rows: COPY into a session temp table, then one set-based merge in SQL.
 
-All in one transaction: the file's rows, the merge and the freshness row commit together or not
-at all. The merge itself (last occurrence wins, unchanged rows untouched, nothing deleted) is
-tickets.merge_inc_stage() (migrations/R__40_ingest.sql).
+All in one transaction: the file's rows, the merge, its entry in the load history and the
+freshness row commit together or not at all, so a run stopped anywhere leaves each file applied
+and recorded, or not applied at all. The merge itself (last occurrence wins, unchanged rows
+untouched, a row older than the stored one not written, nothing deleted) is tickets.merge_stage()
+(migrations/R__40_ingest.sql).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass, fields
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from fleettickets import loads
 from fleettickets.clean import CleanStats
+from fleettickets.datasets import Dataset
 from fleettickets.db import first_line
 from fleettickets.errors import DatabaseError
+from fleettickets.loads import Source
 
 
 @dataclass(frozen=True)
@@ -27,28 +31,36 @@ class MergeCounts:
     inserted: int
     updated: int
     unchanged: int
+    stale: int  # rows older than the stored ones (CONTRACT 1b): not written
     events: int  # history rows written (tickets.inc_events)
+
+    def __add__(self, other: MergeCounts) -> MergeCounts:
+        return MergeCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+
+NO_COUNTS = MergeCounts(0, 0, 0, 0, 0, 0, 0)
 
 
 def stage(conn: psycopg.Connection, rows: Iterable[tuple[int, str, str]]) -> None:
-    """COPY cleaned (line, ticket_id, raw) rows into the session's pg_temp.inc_stage, made if need be."""
-    conn.execute("SELECT tickets.begin_inc_stage()")
-    with conn.cursor().copy("COPY inc_stage (line, ticket_id, raw) FROM STDIN") as copy:
+    """COPY cleaned (line, ticket_id, raw) rows into the session's pg_temp.stage, made if need be."""
+    conn.execute("SELECT tickets.begin_stage()")
+    with conn.cursor().copy("COPY stage (line, ticket_id, raw) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
 
 
 def load(
     conn: psycopg.Connection,
+    dataset: Dataset,
+    source: Source,
     rows: Iterable[tuple[int, str, str]],
     stats: CleanStats,
     *,
     apply: bool,
-    source_key: str,
-    snapshot_at: datetime | None,
-    metadata: dict[str, object],
+    backlog: bool = True,
 ) -> MergeCounts:
-    """Stage and merge `rows`; commit only when `apply` and the file is not refused.
+    """Stage and merge one file's `rows`; commit only when `apply` and the file is not refused.
+    `backlog`: refresh the day's backlog (the last file of that day in a run).
 
     A dry run does the same work and rolls back, so its counts are exactly what an apply would do.
     """
@@ -56,28 +68,28 @@ def load(
     try:
         with conn.transaction(force_rollback=not apply):
             stage(conn, rows)
-            stats.check()
+            stats.check(empty_ok=source.kind == "change")  # nothing changed is a valid change file
             counts = MergeCounts(
                 *conn.execute(
-                    "SELECT * FROM tickets.merge_inc_stage(%s, %s, %s)", (apply, source_key, snapshot_at)
+                    "SELECT * FROM tickets.merge_stage(%s, %s, %s, %s, p_backlog := %s)",
+                    (dataset.table, apply, source.key, source.stamp, backlog),
                 ).fetchone()
             )
             if apply:
+                recorded = {
+                    "source_etag": source.etag,
+                    "kind": source.kind,
+                    **stats.as_dict(),
+                    **asdict(counts),
+                    "load_seconds": round(time.monotonic() - started, 3),
+                }
                 conn.execute(
-                    "SELECT tickets.record_import('inc', %s, %s, %s)",
-                    (
-                        source_key,
-                        snapshot_at,
-                        Jsonb(
-                            {
-                                **metadata,
-                                **stats.as_dict(),
-                                **asdict(counts),
-                                "load_seconds": round(time.monotonic() - started, 3),
-                            }
-                        ),
-                    ),
+                    "SELECT tickets.record_import(%s, %s, %s, %s)",
+                    (dataset.name, source.key, source.stamp, Jsonb(recorded)),
                 )
+                loads.record(conn, source, "applied", recorded)
     except psycopg.Error as e:
-        raise DatabaseError(f"loading into tickets.inc failed, nothing was written: {first_line(e)}") from None
+        raise DatabaseError(
+            f"loading into tickets.{dataset.table} failed, nothing was written: {first_line(e)}"
+        ) from None
     return counts

@@ -19,14 +19,15 @@ LANGUAGE sql STABLE AS $$
     LEFT JOIN tickets.geo_clusters c ON c.cluster = raw ->> 'cluster' AND c.status = 'ok'
 $$;
 
--- Set-based re-resolution after a gazetteer change (all tickets, or those of some clusters).
--- Returns how many tickets moved. PL/pgSQL, so the statement is planned knowing p_clusters: the
--- clusters' tickets are then read by the cluster index (a SQL function plans `p_clusters IS NULL
--- OR ...` once for any value, and reads the whole table).
+-- Set-based re-resolution after a gazetteer change (all tickets, or those of some clusters), in
+-- every dataset's table (INC's and CRQ's). Returns how many tickets moved. PL/pgSQL, so each
+-- statement is planned knowing p_clusters: the clusters' tickets are then read by the cluster index
+-- (a SQL function plans `p_clusters IS NULL OR ...` once for any value, and reads the whole table).
 CREATE OR REPLACE FUNCTION tickets.reresolve_geom(p_clusters text[] DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    moved_count bigint;
+    moved_inc bigint;
+    moved_crq bigint;
 BEGIN
     WITH moved AS (
         UPDATE tickets.inc i
@@ -37,8 +38,18 @@ BEGIN
            AND (i.geom, i.geo_source) IS DISTINCT FROM (r.geom, r.geo_source)
         RETURNING 1
     )
-    SELECT count(*) INTO moved_count FROM moved;
-    RETURN moved_count;
+    SELECT count(*) INTO moved_inc FROM moved;
+    WITH moved AS (
+        UPDATE tickets.crq i
+           SET geom = r.geom, geo_source = r.geo_source
+          FROM tickets.crq j CROSS JOIN LATERAL tickets.resolve_geom(j.raw) r
+         WHERE i.ticket_id = j.ticket_id
+           AND (p_clusters IS NULL OR j.cluster = ANY (p_clusters))
+           AND (i.geom, i.geo_source) IS DISTINCT FROM (r.geom, r.geo_source)
+        RETURNING 1
+    )
+    SELECT count(*) INTO moved_crq FROM moved;
+    RETURN moved_inc + moved_crq;
 END $$;
 
 -- A geocoding run stores every outcome through save_cluster / save_location; a row an operator
@@ -196,18 +207,25 @@ BEGIN
     RETURN tickets.reresolve_geom(ARRAY[affected]);
 END $$;
 
--- What a geocoding run asks about: every cluster named by a ticket, most tickets first ...
+-- What a geocoding run asks about: every cluster named by a ticket of either dataset (the points
+-- are shared), most tickets first ...
 CREATE OR REPLACE VIEW tickets.clusters_to_geocode AS
 SELECT cluster, count(*) AS tickets
-  FROM tickets.inc
+  FROM (SELECT cluster FROM tickets.inc UNION ALL SELECT cluster FROM tickets.crq) t
  WHERE btrim(cluster) <> ''
  GROUP BY cluster;
 
--- ... and every place named by an open ticket in a cluster (the run groups spellings into places).
+-- ... and every place named by an open ticket in a cluster (the run groups spellings into places),
+-- per dataset: an INC ticket is open when actionable; a CRQ row too, or when it does not say.
 CREATE OR REPLACE VIEW tickets.places_to_geocode AS
-SELECT location_name, cluster, count(*) AS tickets
+SELECT location_name, cluster, count(*) AS tickets, 'inc'::text AS dataset
   FROM tickets.inc
  WHERE is_actionable AND btrim(location_name) <> '' AND btrim(cluster) <> ''
+ GROUP BY location_name, cluster
+UNION ALL
+SELECT location_name, cluster, count(*), 'crq'
+  FROM tickets.crq
+ WHERE coalesce(is_actionable, true) AND btrim(location_name) <> '' AND btrim(cluster) <> ''
  GROUP BY location_name, cluster;
 
 -- The far rule's distance (places.FAR_KM, which tests/test_places.py holds equal to this): an

@@ -109,27 +109,30 @@ BEGIN
     PERFORM reporting.refresh_daily_backlog(p_day, p_day, true);
 END $$;
 
--- History rebuild (fleettickets history rebuild): archived snapshots are replayed, in stamp order,
--- against pg_temp.inc_replay (the state as of the snapshot replayed), never against tickets.inc.
+-- History rebuild (fleettickets history rebuild): archived files are replayed, in the order they
+-- apply, against pg_temp.inc_replay (the state as of the file replayed), never against tickets.inc,
+-- under the same version rule as the live merge.
 CREATE OR REPLACE FUNCTION tickets.begin_replay() RETURNS void
 LANGUAGE sql AS $$
     TRUNCATE tickets.inc_events RESTART IDENTITY;
     TRUNCATE reporting.inc_daily_backlog;
-    CREATE TEMP TABLE IF NOT EXISTS inc_replay (ticket_id text PRIMARY KEY, raw jsonb NOT NULL) ON COMMIT DROP;
+    CREATE TEMP TABLE IF NOT EXISTS inc_replay (ticket_id text PRIMARY KEY, raw jsonb NOT NULL,
+                                                row_stamp timestamptz NOT NULL) ON COMMIT DROP;
 $$;
 
-CREATE OR REPLACE FUNCTION tickets.replay_inc_stage(p_source_key text, p_observed_at timestamptz) RETURNS bigint
+CREATE OR REPLACE FUNCTION tickets.replay_stage(p_source_key text, p_observed_at timestamptz) RETURNS bigint
 LANGUAGE plpgsql SET work_mem = '64MB' AS $$
 DECLARE
     added bigint;
 BEGIN
-    ANALYZE pg_temp.inc_stage;
+    ANALYZE pg_temp.stage;
     WITH changes AS MATERIALIZED (
         SELECT s.ticket_id, s.raw, r.raw AS old_raw
-          FROM pg_temp.inc_stage s
+          FROM pg_temp.stage s
           LEFT JOIN pg_temp.inc_replay r ON r.ticket_id = s.ticket_id
-         WHERE NOT EXISTS (SELECT 1 FROM pg_temp.inc_stage d WHERE d.ticket_id = s.ticket_id AND d.line > s.line)
+         WHERE NOT EXISTS (SELECT 1 FROM pg_temp.stage d WHERE d.ticket_id = s.ticket_id AND d.line > s.line)
            AND r.raw IS DISTINCT FROM s.raw
+           AND NOT tickets.older_than_stored(s.raw, p_observed_at, tickets.eat_ts(r.raw ->> 'updated_at'), r.row_stamp)
     ), history AS (
         INSERT INTO tickets.inc_events (ticket_id, observed_at, source_key, kind, old_status, new_status, is_open,
                                         changed)
@@ -137,10 +140,10 @@ BEGIN
           FROM changes c CROSS JOIN LATERAL tickets.inc_event(c.old_raw, c.raw) e
         RETURNING 1
     ), state AS (
-        INSERT INTO pg_temp.inc_replay (ticket_id, raw) SELECT c.ticket_id, c.raw FROM changes c
-        ON CONFLICT (ticket_id) DO UPDATE SET raw = EXCLUDED.raw
+        INSERT INTO pg_temp.inc_replay (ticket_id, raw, row_stamp) SELECT c.ticket_id, c.raw, p_observed_at FROM changes c
+        ON CONFLICT (ticket_id) DO UPDATE SET raw = EXCLUDED.raw, row_stamp = EXCLUDED.row_stamp
     )
     SELECT count(*) INTO added FROM history;
-    TRUNCATE pg_temp.inc_stage;
+    TRUNCATE pg_temp.stage;
     RETURN added;
 END $$;

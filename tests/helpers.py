@@ -18,6 +18,8 @@ from fleettickets.config import Settings
 from fleettickets.console import Reporter
 
 EAT = timezone(timedelta(hours=3))
+INC_PREFIX = "automations/inc/"  # where the exporter writes INC (CONTRACT 1): the default layout
+CRQ_PREFIX = "automations/crq/"
 KEY = "sekrit-key-0123456789"  # the one key the `geocoder` fixture's stand-in accepts
 
 

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from fleettickets.clean import MAX_KEY_LENGTH, CleanStats, Reject, clean_rows
 from fleettickets.cli import app
-from fleettickets.snapshot import PREFIX, newest, parse_stamp, snapshot_from_key
+from fleettickets.snapshot import feed_file, newest, parse_stamp
+from tests.helpers import INC_PREFIX as PREFIX
 from tests.helpers import csv_text, one, record
 
 # Incompressible: PostgreSQL compresses a long index entry, so "x" * 3000 would fit in a btree.
@@ -153,7 +154,7 @@ def test_a_last_row_cut_inside_a_quoted_value_is_still_malformed():
 )
 def test_stamps_are_ascii_digits_only(name):
     assert parse_stamp(name) is None
-    assert snapshot_from_key(PREFIX + name) is None
+    assert feed_file(PREFIX + name, prefix=PREFIX) is None
 
 
 def test_a_look_alike_stamp_never_passes_for_the_newest(store, db_url):
@@ -167,4 +168,4 @@ def test_a_look_alike_stamp_never_passes_for_the_newest(store, db_url):
     with psycopg.connect(db_url) as c:
         assert c.execute("SELECT ticket_id FROM tickets.inc").fetchall() == [("WOT1",)]
     assert store.keys(PREFIX) == sorted([fake, PREFIX + "processed/2026-06-15T08-00-00.csv"])  # never moved
-    assert newest([s for s in (snapshot_from_key(k) for k in (real, fake)) if s]).key == real
+    assert newest([s for s in (feed_file(k, prefix=PREFIX) for k in (real, fake)) if s]).key == real

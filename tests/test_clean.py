@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from fleettickets.clean import HEADER, CleanStats, Reject, clean_rows, record_cleaner
+from fleettickets.clean import HEADER, INC_CLEANING, CleanStats, Reject, clean_rows, record_cleaner
 from fleettickets.errors import RefusedFile
 from tests.helpers import csv_text, record
 
@@ -36,7 +36,7 @@ def test_record_cleaning():
         "mttr",
         "brand_new_column",
     ]
-    raw = record_cleaner(header)(
+    raw = record_cleaner(header, INC_CLEANING)(
         ["WOT1", "NAIROBI West", "  in progress ", "2026-06-15", "Field", "pending", "inc", "", "kept"]
     )
     assert raw == {

@@ -24,8 +24,7 @@ def events(url: str, columns: str = "ticket_id, kind, old_status, new_status, is
 def load(url: str, tmp_path, name: str, records: list[dict]) -> None:
     path = tmp_path / name
     path.write_text(csv_text(records))
-    # force: some tests load an older stamped file on purpose (a plain --apply refuses one)
-    ingest_csv(Settings(database_url=url), path, quiet(), apply=True, force=True)
+    ingest_csv(Settings(database_url=url), path, quiet(), apply=True)
 
 
 def test_one_event_per_ticket_per_change_and_none_for_unchanged_rows(db_url, tmp_path):
@@ -152,7 +151,7 @@ def test_rebuild_from_processed_replays_the_same_history(store, db_url):
     live_backlog = backlog_rows(db_url)
     assert live and len(store.keys("automations/inc/processed/")) == 6
     result = rebuild(settings, quiet(), apply=True)
-    assert (result.outcome, result.snapshots, result.events) == ("rebuilt", 6, len(live))
+    assert (result.outcome, result.files, result.events) == ("rebuilt", 6, len(live))
     assert history_rows(db_url) == live and backlog_rows(db_url) == live_backlog
     again = rebuild(settings, quiet(), apply=True)  # idempotent
     assert again.events == len(live) and history_rows(db_url) == live
@@ -161,7 +160,7 @@ def test_rebuild_from_processed_replays_the_same_history(store, db_url):
 def test_rebuild_dry_run_changes_nothing(store, db_url):
     store.put("automations/inc/processed/" + stamp_name(0), csv_body(Feed(20), 0))
     result = rebuild(store.with_db(db_url), quiet(), apply=False)
-    assert (result.outcome, result.snapshots, result.events) == ("dry-run", 1, 0)
+    assert (result.outcome, result.files, result.events) == ("dry-run", 1, 0)
     assert history_rows(db_url) == []
 
 
@@ -187,10 +186,10 @@ def backlog_rows(url: str) -> list[tuple]:
 @pytest.mark.parametrize("history", [True, False])
 def test_history_can_be_left_out_by_the_merge(db_url, history):
     with psycopg.connect(db_url) as c:
-        c.execute("SELECT tickets.begin_inc_stage()")
-        c.execute("""INSERT INTO inc_stage VALUES (1, 'T1', '{"is_actionable": "true"}')""")
+        c.execute("SELECT tickets.begin_stage()")
+        c.execute("""INSERT INTO stage VALUES (1, 'T1', '{"is_actionable": "true"}')""")
         counts = c.execute(
-            "SELECT inserted, events FROM tickets.merge_inc_stage(true, p_history := %s)", (history,)
+            "SELECT inserted, events FROM tickets.merge_stage('inc', true, p_history := %s)", (history,)
         ).fetchone()
     assert counts == (1, 1 if history else 0)
 
@@ -210,7 +209,7 @@ def test_rebuild_skips_a_refused_archived_file_and_says_so_once(store, db_url):
     store.put("automations/inc/processed/" + stamp_name(1), '"id","cluster"\n"1","x"\n')  # not an INC snapshot
     reporter = quiet()
     result = rebuild(store.with_db(db_url), reporter, apply=True)
-    assert (result.snapshots, result.skipped) == (2, 1) and result.events > 0
+    assert (result.files, result.skipped) == (2, 1) and result.events > 0
     lines = reporter.out.getvalue().splitlines()
     skipped = [line for line in lines if line.startswith("skipped ")]
-    assert skipped == [f"skipped {stamp_name(1)}: no ticket_id column in the header (2 columns): not an INC snapshot?"]
+    assert skipped == [f"skipped {stamp_name(1)}: no ticket_id column in the header (2 columns): not a ticket export?"]

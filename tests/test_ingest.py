@@ -14,7 +14,7 @@ from fleettickets.bucket import Bucket
 from fleettickets.clean import HEADER
 from fleettickets.cli import app
 from fleettickets.errors import ArchiveError, DatabaseError, StoreError
-from fleettickets.snapshot import PREFIX
+from tests.helpers import INC_PREFIX as PREFIX
 from tests.helpers import csv_text, quiet, record
 
 INC = PREFIX
@@ -175,11 +175,11 @@ def test_rejects_file_traces_every_row_left_out(tmp_path, db_url):
     import csv
 
     lines = list(csv.reader(rejects.open(newline="")))
-    assert lines[0] == ["line", "reason", "record"]
-    assert [(r[0], r[1]) for r in lines[1:]] == [
-        ("2", "sentinel row"),
-        ("6", "alarm (is_alarm true)"),
-        ("123", "expected 32 fields, found 3"),
+    assert lines[0] == ["line", "reason", "record", "file"]
+    assert [(r[0], r[1], r[3]) for r in lines[1:]] == [
+        ("2", "sentinel row", "r.csv"),
+        ("6", "alarm (is_alarm true)", "r.csv"),
+        ("123", "expected 32 fields, found 3", "r.csv"),
     ]
     assert lines[3][2] == bad
 
@@ -229,8 +229,7 @@ def test_bucket_apply_ingests_newest_by_stamp_and_archives(store, db_url):
     store.put(SECOND, three_tickets(WOT1={"owner": "newest"}))  # uploaded first: LastModified is older
     store.put(FIRST, three_tickets(WOT1={"owner": "older"}))
     store.put(INC + "notes.txt", "not a snapshot")
-    store.put(INC + "changes/2026-06-15T09-00-00.csv", "incremental stream, not ours")
-    store.put("automations/crq/2026-06-15T09-00-00.csv", "out of scope")
+    store.put("automations/crq/2026-06-15T09-00-00.csv", "another dataset's")
     result = run(["ingest", "--from-bucket", "--apply"], store.env(db_url))
     assert result.exit_code == 0, result.output
     summary = result.stdout.strip().splitlines()[-1]
@@ -240,7 +239,6 @@ def test_bucket_apply_ingests_newest_by_stamp_and_archives(store, db_url):
     assert store.keys() == sorted(
         [
             "automations/crq/2026-06-15T09-00-00.csv",
-            INC + "changes/2026-06-15T09-00-00.csv",
             INC + "notes.txt",
             INC + "processed/2026-06-15T07-00-00.csv",
             INC + "processed/2026-06-15T08-00-00.csv",
@@ -256,7 +254,7 @@ def test_bucket_dry_run_writes_and_moves_nothing(store, db_url):
     store.put(FIRST, three_tickets())
     result = run(["ingest", "--from-bucket"], store.env(db_url))
     assert result.exit_code == 0, result.output
-    assert "dry run: would archive 1 file(s) to processed/" in result.stdout
+    assert "dry run: would apply 1 file(s); would archive 1 file(s) to processed/" in result.stdout
     assert result.stdout.strip().splitlines()[-1].startswith(f"dry-run {FIRST} ")
     assert rows(db_url) == [] and store.keys() == [FIRST]
 
@@ -291,10 +289,12 @@ def test_a_file_rewritten_between_the_read_and_the_archive_is_left_for_the_next_
     original = Bucket.archive
     sent: list[dict] = []
 
-    def rewrite_then_archive(self, snapshot):
+    def rewrite_then_archive(self, file, target):
         store.put(FIRST, three_tickets(WOT1={"owner": "rewritten"}))  # the exporter rewrites the key
-        self.client.meta.events.register("before-send.s3.*", lambda request, **_: sent.append(dict(request.headers)))
-        return original(self, snapshot)
+        self.client.meta.events.register(
+            "before-send.s3.*", lambda request, **_: sent.append({"method": request.method, **request.headers})
+        )
+        return original(self, file, target)
 
     monkeypatch.setattr(Bucket, "archive", rewrite_then_archive)
     result = run(["ingest", "--from-bucket", "--apply"], store.env(db_url))
@@ -306,7 +306,7 @@ def test_a_file_rewritten_between_the_read_and_the_archive_is_left_for_the_next_
     etag = rows(db_url, "SELECT metadata->>'source_etag' FROM tickets.import_meta")[0][0]
     quoted = f'"{etag}"'.encode()
     assert [h.get("x-amz-copy-source-if-match") for h in sent if "x-amz-copy-source" in h] == [quoted]
-    assert [h.get("If-Match") for h in sent if "x-amz-copy-source" not in h] == [quoted]
+    assert [h.get("If-Match") for h in sent if h["method"] == "DELETE"] == [quoted]
 
     monkeypatch.setattr(Bucket, "archive", original)
     again = ingest.ingest_bucket(settings, quiet(), apply=True)
@@ -323,8 +323,8 @@ def test_a_snapshot_stamped_in_the_future_is_refused_and_the_newest_real_one_tak
     assert result.exit_code == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith("error: 2062-06-15T08-00-00.csv is stamped more than 1 h ahead of now (")
-    assert "refused, not archived; the newest snapshot not in the future was taken" in result.stderr
-    assert "listed" in result.stdout and "2 snapshot(s), 1 stamped ahead of now" in result.stdout
+    assert "refused, not archived; the files not in the future were taken" in result.stderr
+    assert "listed" in result.stdout and "2 snapshot(s), 0 change file(s), 1 stamped ahead of now" in result.stdout
     assert result.stdout.strip().splitlines()[-1].startswith(f"ingested {FIRST} ")
     assert rows(db_url)[0] == ("WOT1", "real")
     assert store.keys(INC) == [typo, INC + "processed/2026-06-15T07-00-00.csv"]  # left in place
@@ -369,13 +369,14 @@ def test_a_csv_stamped_in_the_future_is_refused_before_anything_is_read(tmp_path
     assert rows(db_url) == []
 
 
-def test_snapshot_older_than_the_last_ingested_is_archived_not_loaded(store, db_url):
+def test_a_snapshot_older_than_the_stored_rows_rolls_nothing_back(store, db_url):
     settings = store.with_db(db_url)
     store.put(SECOND, three_tickets(WOT1={"owner": "new"}))
     ingest.ingest_bucket(settings, quiet(), apply=True)
     store.put(FIRST, three_tickets(WOT1={"owner": "old"}))  # left behind by an interrupted archive
     result = ingest.ingest_bucket(settings, quiet(), apply=True)
-    assert result.outcome == "stale" and result.archived == 1
+    # its WOT1 row has the same updated_at from an older file: stale; WOT2 is the same: unchanged
+    assert (result.outcome, result.counts.stale, result.counts.unchanged, result.archived) == ("ingested", 1, 1, 1)
     assert rows(db_url)[0] == ("WOT1", "new")
 
 
@@ -395,7 +396,7 @@ def test_archive_failure_after_commit_keeps_the_data_and_the_retry_is_cheap(stor
     settings = store.with_db(db_url)
     store.put(FIRST, three_tickets())
     original = Bucket.archive
-    monkeypatch.setattr(Bucket, "archive", lambda self, s: (_ for _ in ()).throw(StoreError("archive s3: boom")))
+    monkeypatch.setattr(Bucket, "archive", lambda self, f, t: (_ for _ in ()).throw(StoreError("archive s3: boom")))
     with pytest.raises(ArchiveError, match="the data is committed"):
         ingest.ingest_bucket(settings, quiet(), apply=True)
     assert len(rows(db_url)) == 2 and store.keys(INC) == [FIRST]
@@ -434,7 +435,7 @@ def test_two_concurrent_runs_load_once(store, db_url):
 
 def test_empty_prefix_is_not_a_failure_unless_stale(store, db_url):
     ok = run(["ingest", "--from-bucket", "--apply"], store.env(db_url))
-    assert ok.exit_code == 0 and "no snapshot to ingest" in ok.stdout
+    assert ok.exit_code == 0 and "no file to ingest" in ok.stdout
     stale = run(["ingest", "--from-bucket", "--apply", "--max-age-hours", "2"], store.env(db_url))
     assert stale.exit_code == 1 and "no snapshot has ever been seen" in stale.stderr
     store.put(FIRST, three_tickets())
@@ -475,14 +476,14 @@ def test_kept_as_written(tmp_path: Path) -> None:
 
 def test_a_file_replaced_between_listing_and_reading_is_not_loaded(store, db_url, monkeypatch):
     store.put(FIRST, three_tickets())
-    original = Bucket.list_snapshots
+    original = Bucket.list_files
 
     def list_then_replace(self, *args):
         found = original(self, *args)
         store.put(FIRST, three_tickets(WOT1={"owner": "rewritten"}))  # the exporter rewrites it meanwhile
         return found
 
-    monkeypatch.setattr(Bucket, "list_snapshots", list_then_replace)
+    monkeypatch.setattr(Bucket, "list_files", list_then_replace)
     with pytest.raises(StoreError, match="changed after it was listed"):
         ingest.ingest_bucket(store.with_db(db_url), quiet(), apply=True)
     assert rows(db_url) == [] and store.keys(INC) == [FIRST]

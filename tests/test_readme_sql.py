@@ -55,7 +55,7 @@ def test_the_first_queries_answer_what_they_say_on_a_loaded_database(loaded):
     block = re.search(r"## Querying\s+```sql\n(.*?)```", README.read_text(), re.S).group(1)
     sql = re.sub(r"--[^\n]*", "", block)
     statements = [s.strip() for s in sql.split(";") if s.strip()]
-    assert len(statements) == 9
+    assert len(statements) == 10
     with psycopg.connect(loaded) as c:
         results = [c.execute(s).fetchall() for s in statements]
     assert results[0][0][0]["summary"]["tickets"] == 3
@@ -63,3 +63,5 @@ def test_the_first_queries_answer_what_they_say_on_a_loaded_database(loaded):
     nearest = results[5]
     assert [r[0] for r in nearest] == ["T1", "T2", "T3"]  # Kileleshwa ~0.4 km, Lavington ~1.2 km, Kisumu
     assert 300 < nearest[0][3] < 500
+    loads = results[7]  # the load history: the one local file loaded
+    assert [(dataset, kind, outcome) for dataset, kind, _, outcome, _ in loads] == [("inc", "csv", "applied")]

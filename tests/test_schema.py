@@ -194,7 +194,7 @@ def test_typed_columns_have_the_seed_names(conn):
             " AND is_generated = 'ALWAYS'"
         )
     }
-    assert generated == set(columns) - {"ticket_id", "raw", "geom", "geo_source", "ingested_at"}
+    assert generated == set(columns) - {"ticket_id", "raw", "geom", "geo_source", "ingested_at", "row_stamp"}
     assert one(conn, "SELECT indexdef FROM pg_indexes WHERE indexname = 'inc_geog_gist'").endswith("USING gist (geog)")
 
 

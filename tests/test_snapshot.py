@@ -1,4 +1,4 @@
-"""Which keys are snapshots, which is newest, where each is archived (CONTRACT section 1)."""
+"""Which keys are a dataset's files, which is newest, where each is archived (CONTRACT sections 1 and 1b)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fleettickets.snapshot import EAT, Snapshot, archive_key, in_future, newest, parse_stamp, snapshot_from_key
+from fleettickets.config import Settings
+from fleettickets.datasets import dataset
+from fleettickets.snapshot import EAT, FeedFile, feed_file, in_future, newest, parse_stamp
+
+INC = dataset(Settings(), "inc")
+
+
+def snapshot_from_key(key: str, etag: str | None = None, size: int | None = None) -> FeedFile | None:
+    return feed_file(key, etag, size, prefix=INC.prefix)
 
 
 @pytest.mark.parametrize(
@@ -61,11 +69,43 @@ def test_newest_is_by_stamp():
     assert newest([]) is None
 
 
-def test_archive_key():
-    assert archive_key("automations/inc/2026-06-15T17-00-00.csv") == "automations/inc/processed/2026-06-15T17-00-00.csv"
-    assert Snapshot("automations/inc/2026-06-15T17-00-00.csv", parse_stamp("2026-06-15T17-00-00.csv")).name == (
-        "2026-06-15T17-00-00.csv"
+@pytest.mark.parametrize(
+    ("key", "is_change"),
+    [
+        ("automations/inc/changes/2026-06-15T17-20-00.csv", True),
+        ("automations/inc/2026-06-15T17-20-00.csv", False),
+        ("automations/inc/processed/changes/2026-06-15T17-20-00.csv", False),
+        ("automations/inc/changes/deeper/2026-06-15T17-20-00.csv", False),
+        ("automations/inc/changes/latest.csv", False),
+        ("automations/crq/changes/2026-06-15T17-20-00.csv", False),
+    ],
+)
+def test_only_direct_stamped_children_of_changes_are_change_files(key, is_change):
+    assert (feed_file(key, '"abc"', 10, prefix=INC.changes_prefix, kind="change") is not None) is is_change
+
+
+def test_archive_keys_by_kind():
+    snap = snapshot_from_key("automations/inc/2026-06-15T17-00-00.csv")
+    change = feed_file("automations/inc/changes/2026-06-15T17-20-00.csv", prefix=INC.changes_prefix, kind="change")
+    assert snap.name == "2026-06-15T17-00-00.csv"
+    assert INC.archive_key(snap) == "automations/inc/processed/2026-06-15T17-00-00.csv"
+    assert INC.archive_key(change) == "automations/inc/processed/changes/2026-06-15T17-20-00.csv"
+
+
+def test_another_layout_is_configuration():
+    crq = dataset(Settings(crq_prefix="exports/crq-v2/", changes_dir="delta/"), "crq")
+    change = feed_file("exports/crq-v2/delta/2026-06-15T17-20-00.csv", prefix=crq.changes_prefix, kind="change")
+    assert crq.archive_key(change) == "exports/crq-v2/processed/delta/2026-06-15T17-20-00.csv"
+
+
+def test_files_apply_in_stamp_order_a_snapshot_before_a_change_of_the_same_stamp():
+    stamp = parse_stamp("2026-06-15T17-00-00.csv")
+    change = FeedFile("automations/inc/changes/2026-06-15T17-00-00.csv", stamp, kind="change")
+    snap = FeedFile("automations/inc/2026-06-15T17-00-00.csv", stamp)
+    earlier = FeedFile(
+        "automations/inc/changes/2026-06-15T16-40-00.csv", parse_stamp("2026-06-15T16-40-00.csv"), kind="change"
     )
+    assert sorted([change, snap, earlier], key=lambda f: f.order) == [earlier, snap, change]
 
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=EAT)

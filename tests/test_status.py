@@ -19,7 +19,7 @@ def test_status_tells_the_truth(loaded):
     assert lines[0] == "last check    none yet"  # a --csv load is not a check of the bucket
     assert lines[1].startswith("newest snap.  2026-06-15T07-00-00 EAT (") and lines[1].endswith("-00.csv")
     assert lines[2].startswith("last load     ") and "2026-06-15T07-00-00.csv" in lines[2]
-    assert "read 6, kept 4, inserted 4, updated 0, unchanged 0, malformed 0" in lines[3]
+    assert "read 6, kept 4, inserted 4, updated 0, unchanged 0, stale 0, malformed 0" in lines[3]
     assert lines[4] == "tickets       4 (3 open, 1 closed)"
     assert lines[5] == "positions     location 3, cluster 1, feed 0, none 0"
     assert lines[6] == "gazetteer     clusters  ok 2, not_found 0, rejected 0, error 0, unverified 2"

@@ -24,8 +24,9 @@ from fleettickets import db, ingest
 from fleettickets.bucket import Bucket
 from fleettickets.cli import app
 from fleettickets.config import load_settings
-from fleettickets.snapshot import EAT, PREFIX
+from fleettickets.snapshot import EAT
 from tests.conftest import CONTRACT_NAMES
+from tests.helpers import INC_PREFIX as PREFIX
 from tests.helpers import csv_text, one, quiet, record
 
 
@@ -109,25 +110,27 @@ def test_status_json_has_the_freshness_as_plain_numbers(store, db_url):
 # --- the old CSV -------------------------------------------------------------------------------
 
 
-def test_csv_older_than_the_last_ingested_snapshot_is_refused_unless_forced(db_url, tmp_path):
+def test_an_older_csv_loads_only_what_is_newer_and_rolls_nothing_back(db_url, tmp_path):
+    """The version rule replaces the old whole-file refusal: WOT1's stored row is newer (same updated_at,
+    a later file), so the old file's WOT1 is stale; WOT2 is new to the database, so it is loaded."""
     newer, older = tmp_path / "2026-06-15T09-00-00.csv", tmp_path / "2026-06-15T07-00-00.csv"
     newer.write_text(csv_text([record("WOT1", normalized_status="closed", is_actionable="false")]))
     older.write_text(csv_text([record("WOT1"), record("WOT2")]))
     assert run(["ingest", "--csv", str(newer), "--apply"], {"DATABASE_URL": db_url}).exit_code == 0
-    before = fetch(db_url, "SELECT ticket_id, raw, ingested_at FROM tickets.inc ORDER BY 1")
-    events = fetch(db_url, "SELECT count(*) FROM tickets.inc_events")
-    refused = run(["ingest", "--csv", str(older), "--apply"], {"DATABASE_URL": db_url})
-    assert refused.exit_code == 1
-    assert refused.stderr.startswith(
-        "error: 2026-06-15T07-00-00.csv is stamped 2026-06-15T07-00-00 EAT, older than the last ingested snapshot "
-        "(2026-06-15T09-00-00 EAT): loading it would roll tickets back."
-    )
-    assert "--force" in refused.stderr and refused.stderr.count("\n") == 1
-    assert fetch(db_url, "SELECT ticket_id, raw, ingested_at FROM tickets.inc ORDER BY 1") == before
-    assert fetch(db_url, "SELECT count(*) FROM tickets.inc_events") == events
-    assert run(["ingest", "--csv", str(older)], {"DATABASE_URL": db_url}).exit_code == 0  # a dry run may look
+    before = fetch(db_url, "SELECT raw, ingested_at FROM tickets.inc WHERE ticket_id = 'WOT1'")
+    result = run(["ingest", "--csv", str(older), "--apply"], {"DATABASE_URL": db_url})
+    assert result.exit_code == 0, result.output
+    assert "inserted=1 updated=0 unchanged=0 stale=1 events=1" in result.stdout
+    assert fetch(db_url, "SELECT raw, ingested_at FROM tickets.inc WHERE ticket_id = 'WOT1'") == before
+    # no false reopen of WOT1: its only events are its creation (closed) ...
+    assert fetch(db_url, "SELECT ticket_id, kind FROM tickets.inc_events ORDER BY event_id") == [
+        ("WOT1", "created"),
+        ("WOT2", "created"),
+    ]
+    # ... and --force, which once loaded such a file whole, now only says it is not needed
     forced = run(["ingest", "--csv", str(older), "--apply", "--force"], {"DATABASE_URL": db_url})
-    assert forced.exit_code == 0 and "inserted=1 updated=1" in forced.stdout, forced.output
+    assert forced.exit_code == 0 and "--force is no longer needed" in forced.stdout
+    assert "stale=1" in forced.stdout and fetch(db_url, "SELECT count(*) FROM tickets.inc_events") == [(2,)]
 
 
 def test_csv_without_a_stamp_in_its_name_is_not_checked(db_url, tmp_path):
@@ -148,7 +151,7 @@ def test_a_run_starting_while_another_finishes_lists_only_under_the_lock(store, 
     key = PREFIX + stamp(1) + ".csv"
     store.put(key, csv_text([record("WOT1"), record("WOT2")]))
     settings = store.with_db(db_url)
-    original = Bucket.list_snapshots
+    original = Bucket.list_files
     calls = []
 
     def list_then_let_b_finish(self, *args, **kwargs):
@@ -158,7 +161,7 @@ def test_a_run_starting_while_another_finishes_lists_only_under_the_lock(store, 
             calls.append(ingest.ingest_bucket(settings, quiet(), apply=True).outcome)  # run B, start to end
         return found
 
-    monkeypatch.setattr(Bucket, "list_snapshots", list_then_let_b_finish)
+    monkeypatch.setattr(Bucket, "list_files", list_then_let_b_finish)
     result = ingest.ingest_bucket(settings, quiet(), apply=True)  # run A
     assert calls == ["A", "locked"]  # B found A holding the lock: A lists only once it is its turn
     assert result.outcome == "ingested" and result.archived == 1
@@ -251,7 +254,7 @@ class StallingProxy:
 
 def test_a_stalled_database_cannot_hang_a_run_past_its_deadline(store, db_url, tmp_path):
     params = psycopg.conninfo.conninfo_to_dict(db_url)
-    proxy = StallingProxy(params.get("host", "127.0.0.1"), int(params.get("port", 5432)), b"COPY inc_stage")
+    proxy = StallingProxy(params.get("host", "127.0.0.1"), int(params.get("port", 5432)), b"COPY stage")
     try:
         store.put(PREFIX + stamp(1) + ".csv", csv_text([record(f"W{i}") for i in range(50)]))
         url = psycopg.conninfo.make_conninfo(db_url, host="127.0.0.1", port=str(proxy.port))

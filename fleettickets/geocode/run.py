@@ -239,6 +239,7 @@ def geocode_locations(
     limit: int | None = None,
     retry_failed: bool = False,
     guard_km: float = GUARD_KM,
+    dataset: str = "inc",
 ) -> GeocodeResult:
     started = time.monotonic()
     result = GeocodeResult("locations")
@@ -246,7 +247,9 @@ def geocode_locations(
         if not free:
             result.outcome = "locked"
             return result
-        rows = conn.execute("SELECT location_name, cluster, tickets FROM tickets.places_to_geocode").fetchall()
+        rows = conn.execute(
+            "SELECT location_name, cluster, tickets FROM tickets.places_to_geocode WHERE dataset = %s", (dataset,)
+        ).fetchall()
         groups, codes = group_locations(rows)
         centres = {
             r[0]: (r[1], r[2])
