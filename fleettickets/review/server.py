@@ -4,8 +4,9 @@ Safe by default: it binds 127.0.0.1 unless told otherwise; every request needs t
 start (in `?token=`, the `X-Review-Token` header, or the cookie the page sets); a write needs it in
 the header, which a page on another site cannot send without CORS, and no CORS header is ever
 sent. Points go through gazetteer.set_point, as `gazetteer set` does (Kenya and the guard checked
-there). The page never sees the database URL; nothing is logged per request (the token is in the
-query string).
+there), and every placement is in the database's trail, so undo is `revert placement N` there: it
+works across tabs and restarts, and is refused if the entry changed since. The page never sees the
+database URL; nothing is logged per request (the token is in the query string).
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +48,13 @@ def new_token() -> str:
 
 @dataclass
 class Review:
-    """One page's state: the database, the token, and the placements that can be undone."""
+    """One page's settings: the database, the token, the tiles, and who places (recorded with each
+    placement beside the database role)."""
 
     database_url: str
     token: str
     tiles: str = OSM_TILES
-    undo: list[dict[str, Any]] = field(default_factory=list)  # entries as they were, last placement last
-    lock: threading.Lock = field(default_factory=threading.Lock)  # one write at a time
+    reviewer: str | None = None
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
@@ -102,7 +102,7 @@ def create_app(review: Review) -> Starlette:
     def listing(request: Request) -> Response:
         with review.connection() as conn:
             entries = [e.to_json() for e in queue.entries(conn)]
-        return JSONResponse({"entries": entries, "undo": len(review.undo), "guard_km": GUARD_KM})
+        return JSONResponse({"entries": entries, "guard_km": GUARD_KM})
 
     def tickets(request: Request) -> Response:
         with review.connection() as conn:
@@ -115,29 +115,31 @@ def create_app(review: Review) -> Starlette:
             key, lat, lng = str(body["key"]), float(body["lat"]), float(body["lng"])
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"error": "expected JSON {key, lat, lng}"}, status_code=400)
-        with review.lock, review.connection() as conn:
+        with review.connection() as conn:
             try:
-                before = gazetteer.location_entry(conn, key)
-                moved = gazetteer.set_point(conn, "location", key, lng, lat)
+                placed = gazetteer.set_point(conn, "location", key, lng, lat, review.reviewer)
             except FleetError as e:
                 return JSONResponse({"error": str(e)}, status_code=422)
-            review.undo.append(before)
-        return JSONResponse({"moved": moved, "undo": len(review.undo)})
+        return JSONResponse({"placement": placed.placement, "moved": placed.moved})
 
-    def undo(request: Request) -> Response:
-        with review.lock, review.connection() as conn:
-            if not review.undo:
-                return JSONResponse({"error": "nothing to undo"}, status_code=409)
-            before = review.undo.pop()
-            moved = gazetteer.restore(conn, before)
-        return JSONResponse({"moved": moved, "key": before["query"], "undo": len(review.undo)})
+    async def revert(request: Request) -> Response:
+        try:
+            placement = int((await request.json())["placement"])
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"error": "expected JSON {placement}"}, status_code=400)
+        with review.connection() as conn:
+            try:
+                done = gazetteer.revert(conn, placement, review.reviewer)
+            except FleetError as e:
+                return JSONResponse({"error": str(e)}, status_code=409)
+        return JSONResponse({"placement": done.placement, "reverted": placement, "key": done.key, "moved": done.moved})
 
     routes = [
         Route("/", page),
         Route("/api/queue", listing),
         Route("/api/tickets", tickets),
         Route("/api/place", place, methods=["POST"]),
-        Route("/api/undo", undo, methods=["POST"]),
+        Route("/api/revert", revert, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC)),
     ]
     return Starlette(routes=routes, middleware=[Middleware(_TokenGate, review=review)])

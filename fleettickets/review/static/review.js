@@ -1,8 +1,12 @@
 // The review page: the queue on the left, the selected entry on the map. Every request carries
 // the token in a header (a write is refused without it); the token comes from the page's URL.
+// Undo reverts the last placement this tab made, by its number in the database's trail (kept in
+// this tab's sessionStorage, so a reload or a restart of the server keeps it); the server refuses
+// it if the entry changed since.
 "use strict";
 const token = new URLSearchParams(location.search).get("token") || "";
 const el = (id) => document.getElementById(id);
+const UNDO = "fleettickets.review.placements";
 const mapEl = el("map");
 const guardKm = Number(mapEl.dataset.guardKm);
 const map = L.map(mapEl).setView([0.02, 37.9], 6);
@@ -34,6 +38,15 @@ function say(text, error = false) {
   el("status").className = error ? "error" : "";
 }
 
+function myPlacements() {
+  return JSON.parse(sessionStorage.getItem(UNDO) || "[]");
+}
+
+function remember(placements) {
+  sessionStorage.setItem(UNDO, JSON.stringify(placements));
+  el("undo").disabled = placements.length === 0;
+}
+
 function why(e) {
   return {
     not_found: "not found", rejected: "only beyond the guard", error: "provider error",
@@ -44,7 +57,7 @@ function why(e) {
 async function load(keepKey) {
   const data = await api("/api/queue");
   entries = data.entries;
-  el("undo").disabled = data.undo === 0;
+  remember(myPlacements());
   const list = el("queue");
   list.replaceChildren();
   entries.forEach((e, i) => {
@@ -108,20 +121,25 @@ el("confirm").addEventListener("click", async () => {
   if (!pending) return;
   try {
     const done = await api("/api/place", pending);
+    remember([...myPlacements(), done.placement]);
     const index = entries.findIndex((e) => e.key === pending.key);
     const next = entries[index + 1];
     await load(next && next.key);
-    say(`placed: ${done.moved} ticket(s) moved`);
+    say(`placed: ${done.moved} ticket(s) moved (placement #${done.placement})`);
   } catch (err) {
     say(err.message, true);
   }
 });
 
 el("undo").addEventListener("click", async () => {
+  const placements = myPlacements();
+  const last = placements.pop();
+  if (last === undefined) return;
+  remember(placements); // tried once: reverted, or refused because the entry changed since
   try {
-    const done = await api("/api/undo", {});
+    const done = await api("/api/revert", { placement: last });
     await load(done.key);
-    say(`undone: ${done.moved} ticket(s) moved back`);
+    say(`undone: placement #${last} reverted, ${done.moved} ticket(s) moved back`);
   } catch (err) {
     say(err.message, true);
   }
