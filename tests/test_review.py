@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -316,6 +317,35 @@ def test_a_placement_moves_the_tickets_and_undo_puts_the_entry_back(page, review
     again = httpx.post(base + "/api/revert", json={"placement": 1}, headers=headers)
     assert again.status_code == 409 and "changed since, by placement 2" in again.json()["error"]
     assert httpx.post(base + "/api/revert", json={"placement": "x"}, headers=headers).status_code == 400
+
+
+def test_a_placement_waiting_on_a_lock_holds_no_other_request(page, reviewed):
+    """The page's handlers wait on the database in the threadpool, not in the event loop: while a
+    placement is blocked (another session holds its entry's row lock), the queue still answers."""
+    base, review = page
+    headers = {server.HEADER: review.token}
+    answers: list[httpx.Response] = []
+    with psycopg.connect(reviewed) as holder:
+        holder.execute("SELECT FROM tickets.geo_locations WHERE query = %s FOR UPDATE", (KWA,))
+        body = {"key": KWA, "lat": -1.2950, "lng": 36.7700}
+        placing = threading.Thread(
+            target=lambda: answers.append(httpx.post(base + "/api/place", json=body, headers=headers, timeout=120))
+        )
+        placing.start()
+        with psycopg.connect(reviewed, autocommit=True) as watcher:
+            hang_guard = time.monotonic() + 60
+            while not watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY (pg_blocking_pids(pid))",
+                (holder.info.backend_pid,),
+            ).fetchone()[0]:
+                assert time.monotonic() < hang_guard, "the placement never reached the lock"
+                time.sleep(0.02)
+        listing = httpx.get(base + "/api/queue", headers=headers, timeout=30)  # a hang guard, not a measure
+        assert listing.status_code == 200 and KWA in [e["key"] for e in listing.json()["entries"]]
+        assert placing.is_alive() and answers == []  # still waiting on the lock
+        holder.rollback()
+    placing.join(60)
+    assert answers[0].json() == {"placement": 1, "moved": 4}
 
 
 def test_the_page_never_carries_the_database_password(page, reviewed):

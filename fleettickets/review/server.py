@@ -5,8 +5,10 @@ start (in `?token=`, the `X-Review-Token` header, or the cookie the page sets); 
 the header, which a page on another site cannot send without CORS, and no CORS header is ever
 sent. Points go through gazetteer.set_point, as `gazetteer set` does (Kenya and the guard checked
 there), and every placement is in the database's trail, so undo is `revert placement N` there: it
-works across tabs and restarts, and is refused if the entry changed since. The page never sees the
-database URL; nothing is logged per request (the token is in the query string).
+works across tabs and restarts, and is refused if the entry changed since. Handlers that touch the
+database run in the threadpool, never in the event loop: a placement waiting on a lock holds no
+other request. The page never sees the database URL; nothing is logged per request (the token is
+in the query string).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import psycopg
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
@@ -87,6 +90,15 @@ class _TokenGate(BaseHTTPMiddleware):
             return JSONResponse({"error": first_line(e)}, status_code=503)
 
 
+async def _body(request: Request, fields: dict[str, type]) -> dict[str, Any] | None:
+    """The JSON object a write sends, its fields converted; None if it is not that."""
+    try:
+        body = await request.json()
+        return {name: kind(body[name]) for name, kind in fields.items()}
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def create_app(review: Review) -> Starlette:
     def page(request: Request) -> Response:
         html = (
@@ -109,12 +121,7 @@ def create_app(review: Review) -> Starlette:
             points = queue.ticket_points(conn, request.query_params.get("key", ""))
         return JSONResponse({"tickets": points})
 
-    async def place(request: Request) -> Response:
-        try:
-            body = await request.json()
-            key, lat, lng = str(body["key"]), float(body["lat"]), float(body["lng"])
-        except (ValueError, KeyError, TypeError):
-            return JSONResponse({"error": "expected JSON {key, lat, lng}"}, status_code=400)
+    def place_now(key: str, lat: float, lng: float) -> Response:
         with review.connection() as conn:
             try:
                 placed = gazetteer.set_point(conn, "location", key, lng, lat, review.reviewer)
@@ -122,17 +129,24 @@ def create_app(review: Review) -> Starlette:
                 return JSONResponse({"error": str(e)}, status_code=422)
         return JSONResponse({"placement": placed.placement, "moved": placed.moved})
 
-    async def revert(request: Request) -> Response:
-        try:
-            placement = int((await request.json())["placement"])
-        except (ValueError, KeyError, TypeError):
-            return JSONResponse({"error": "expected JSON {placement}"}, status_code=400)
+    def revert_now(placement: int) -> Response:
         with review.connection() as conn:
             try:
                 done = gazetteer.revert(conn, placement, review.reviewer)
             except FleetError as e:
                 return JSONResponse({"error": str(e)}, status_code=409)
         return JSONResponse({"placement": done.placement, "reverted": placement, "key": done.key, "moved": done.moved})
+
+    # A write reads its body in the loop, then waits on the database in the threadpool.
+    async def place(request: Request) -> Response:
+        if (body := await _body(request, {"key": str, "lat": float, "lng": float})) is None:
+            return JSONResponse({"error": "expected JSON {key, lat, lng}"}, status_code=400)
+        return await run_in_threadpool(place_now, **body)
+
+    async def revert(request: Request) -> Response:
+        if (body := await _body(request, {"placement": int})) is None:
+            return JSONResponse({"error": "expected JSON {placement}"}, status_code=400)
+        return await run_in_threadpool(revert_now, **body)
 
     routes = [
         Route("/", page),
