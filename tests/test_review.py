@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import socket
@@ -293,6 +294,18 @@ def test_every_request_needs_the_token_and_a_write_needs_it_in_the_header(page, 
     assert placements(review.database_url) == 0
 
 
+def test_the_page_allows_no_inline_script(page):
+    base, review = page
+    got = httpx.get(base + "/", params={"token": review.token})
+    policy = dict(part.strip().split(" ", 1) for part in got.headers["content-security-policy"].split(";"))
+    assert policy["script-src"] == "'self'" and policy["default-src"] == "'none'"
+    assert "unsafe" not in got.headers["content-security-policy"]
+    assert not re.search(r"<script(?![^>]*\bsrc=)|\son[a-z]+\s*=", got.text, re.IGNORECASE)
+    assert "innerHTML" not in (Path(server.STATIC) / "review.js").read_text()
+    tiles = server.content_security_policy("https://{s}.tile.example.org/{z}/{x}/{y}.png")
+    assert "img-src 'self' data: https://*.tile.example.org;" in tiles
+
+
 def test_a_placement_moves_the_tickets_and_undo_puts_the_entry_back(page, reviewed):
     base, review = page
     before = state(reviewed, KWA)
@@ -513,6 +526,79 @@ def test_in_chromium_a_cross_site_form_post_changes_nothing(browser, page, revie
     finally:
         other.shutdown()
     assert state(reviewed, KWA) == before and placements(reviewed) == 0
+
+
+# -- everything the page shows is text ----------------------------------------------------------------
+
+MARKUP = ('<img src=x onerror="window.pwned=1">', "<script>window.pwned=2</script>", "<b>bold</b> &amp; co")
+
+
+@pytest.fixture
+def hostile(geocoder, db_url) -> str:
+    """Provider names, feed labels and a cluster that carry markup (OpenStreetMap is editable by
+    anyone; so is a ticket's free text)."""
+    add_tickets(
+        db_url,
+        [
+            ("H1", "Nakuru", "NW_Milimani", "true"),
+            ("H2", "Nairobi West", '<img src=x onerror="window.pwned=3">', "true"),
+            ("H3", "Nairobi West", "<script>window.pwned=4</script> Kwa Reuben", "true"),
+            ("H4", "<b>Nairobi</b> West", "Kwa Reuben", "true"),
+        ],
+    )
+    geocode_clusters(settings(geocoder, db_url), quiet(), apply=True)
+    with psycopg.connect(db_url) as c:
+        gazetteer.set_point(c, "cluster", "<b>Nairobi</b> West", 36.78, -1.31)
+    geocoder.forget("Milimani")
+    for i, markup in enumerate(MARKUP):  # beyond the guard: the reviewer sees them as candidates
+        geocoder.world.append(Feature("Milimani", "suburb", 36.30, -0.48 - 0.02 * i, (markup, "Kenya"), 0.3))
+    geocode_locations(settings(geocoder, db_url), quiet(), apply=True)
+    return db_url
+
+
+def test_in_chromium_markup_from_a_provider_or_the_feed_is_shown_as_text_and_runs_nothing(browser, hostile):
+    review = server.Review(hostile, server.new_token(), tiles="")
+    with review_page.running(review) as base:
+        tab = browser.new_page(viewport={"width": 1280, "height": 760})
+        dialogs: list[str] = []
+        tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        tab.add_init_script(
+            "window.violations = []; document.addEventListener("
+            "'securitypolicyviolation', (e) => window.violations.push(e.violatedDirective));"
+        )
+        tab.goto(f"{base}/?token={review.token}")
+        tab.wait_for_selector("#queue li.selected")
+        entries = tab.evaluate("entries")
+        labels = [li.inner_text() for li in tab.locator("#queue li b").all()]
+        assert sorted(label.split(". ", 1)[1] for label in labels) == sorted(e["place"] for e in entries)
+        assert '<img src=x onerror="window.pwned=3">' in [e["place"] for e in entries]
+        assert "<b>Nairobi</b> West · not found" in tab.locator("#queue").inner_text()
+        names = []
+        for e in entries:
+            tab.locator(f"#queue li[data-key={json.dumps(e['key'])}]").click()
+            tab.wait_for_function("k => selected && selected.key === k", arg=e["key"])
+            tab.wait_for_load_state("networkidle")
+            markers = tab.locator("#map path.leaflet-interactive")
+            assert markers.count() == len(e["candidates"])
+            for index, candidate in enumerate(e["candidates"]):
+                markers.nth(index).hover()
+                tooltip = tab.locator(".leaflet-tooltip")
+                assert tooltip.evaluate("t => t.textContent") == f"{candidate['name']} ({candidate['km']} km)"
+                assert tooltip.evaluate("t => t.children.length === 1 && t.children[0].children.length === 0")
+                names.append(candidate["name"])
+                tab.mouse.move(0, 0)
+                tab.wait_for_function("() => !document.querySelector('.leaflet-tooltip')")  # faded out
+        assert sorted(names) == sorted(f"Milimani, {markup}, Kenya" for markup in MARKUP)
+        assert tab.evaluate("window.pwned") is None and dialogs == []
+        assert tab.locator("img[src='x']").count() == 0
+        # the second line of defence: markup that did reach the page as HTML runs nothing either
+        tab.evaluate(
+            "() => { const d = document.createElement('div');"
+            " d.innerHTML = '<img src=x onerror=\"window.pwned=5\">'; document.body.append(d); }"
+        )
+        tab.wait_for_function("() => window.violations.includes('script-src-attr')")
+        assert tab.evaluate("window.pwned") is None
+        assert tab.evaluate("window.violations") == ["script-src-attr"]  # Leaflet and the page need nothing else
 
 
 def test_review_on_a_port_in_use_is_one_line(geocoder, db_url):

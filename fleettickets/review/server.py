@@ -4,7 +4,8 @@ Safe by default: it binds 127.0.0.1 unless told otherwise; every request needs t
 start (in `?token=`, the `X-Review-Token` header, or the cookie the page sets); a write needs it in
 the header, which a page on another site cannot send without CORS, and no CORS header is ever
 sent. Points go through gazetteer.set_point, as `gazetteer set` does (Kenya and the guard checked
-there), and every placement is in the database's trail, so undo is `revert placement N` there: it
+there). Everything the page shows is set as text, under a Content-Security-Policy that allows no
+inline script. Every placement is in the database's trail, so undo is `revert placement N` there: it
 works across tabs and restarts, and is refused if the entry changed since. Handlers that touch the
 database run in the threadpool, never in the event loop: a placement waiting on a lock holds no
 other request. The page never sees the database URL; nothing is logged per request (the token is
@@ -13,6 +14,7 @@ in the query string).
 
 from __future__ import annotations
 
+import html
 import os
 import secrets
 import socket
@@ -21,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 from starlette.applications import Starlette
@@ -66,6 +69,28 @@ class Review:
             yield conn
 
 
+def content_security_policy(tiles: str) -> str:
+    """Scripts, styles and requests from the page's own origin only (no inline script, no inline
+    event handler); images also from the tile server."""
+    images = ["'self'", "data:"]
+    if tiles:
+        parts = urlsplit(tiles)
+        if parts.scheme and parts.netloc:  # a {s} subdomain template is any subdomain
+            images.append(f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}")
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src {' '.join(images)}",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
 def _authorised(request: Request, token: str) -> bool:
     given = request.headers.get(HEADER)
     if request.method == "GET" and given is None:
@@ -100,14 +125,21 @@ async def _body(request: Request, fields: dict[str, type]) -> dict[str, Any] | N
 
 
 def create_app(review: Review) -> Starlette:
+    page_html = (
+        (STATIC / "index.html")
+        .read_text()
+        .replace("{{TILES}}", html.escape(review.tiles))
+        .replace("{{GUARD_KM}}", html.escape(str(GUARD_KM)))
+    )
+    page_headers = {
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+        "Content-Security-Policy": content_security_policy(review.tiles),
+        "X-Content-Type-Options": "nosniff",
+    }
+
     def page(request: Request) -> Response:
-        html = (
-            (STATIC / "index.html")
-            .read_text()
-            .replace("{{TILES}}", review.tiles)
-            .replace("{{GUARD_KM}}", str(GUARD_KM))
-        )
-        response = HTMLResponse(html, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+        response = HTMLResponse(page_html, headers=page_headers)
         response.set_cookie(COOKIE, review.token, httponly=True, samesite="strict")
         return response
 
