@@ -376,7 +376,12 @@ def review(
     list_: Annotated[bool, typer.Option("--list", help="Print the review queue and exit.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="With --list: only the first N entries.")] = None,
     host: Annotated[
-        str, typer.Option("--host", help="Address to bind; anything but 127.0.0.1 is reachable by others.")
+        str,
+        typer.Option(
+            "--host",
+            help="Address to bind; anything but 127.0.0.1 is reachable by others, and the token crosses the"
+            " network in clear unless a TLS proxy is in front (prefer an SSH tunnel).",
+        ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one).")] = 8765,
     tiles: Annotated[
@@ -392,7 +397,11 @@ def review(
     if not list_:
         page = review_server.Review(url, review_server.new_token(), tiles, reviewer)
         if host != "127.0.0.1":
-            reporter.step(f"warning: binding {host}: anyone who can reach it and has the token can place points")
+            reporter.step(
+                f"warning: binding {host}: anyone who can reach it and has the token can place points, and the"
+                " token crosses the network in clear (plain HTTP) unless a TLS proxy is in front; prefer an SSH"
+                " tunnel to 127.0.0.1"
+            )
         review_server.serve(page, host, port, lambda link: reporter.step(f"review page: {link}  (Ctrl-C stops)"))
         return
     with open_current(url) as (conn, _):

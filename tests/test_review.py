@@ -285,13 +285,19 @@ def test_every_request_needs_the_token_and_a_write_needs_it_in_the_header(page, 
         assert httpx.get(base + path).status_code == 403, path
         assert httpx.get(base + path, params={"token": "wrong"}).status_code == 403, path
         assert httpx.get(base + path, params={"token": review.token}).status_code == 200, path
+        assert httpx.get(base + path, cookies={server.COOKIE: review.token}).status_code == 200, path
     body = {"key": KWA, "lat": -1.30, "lng": 36.79}
     cookie = {server.COOKIE: review.token}
     refused = httpx.post(base + "/api/place", json=body, params={"token": review.token}, cookies=cookie)
     assert refused.status_code == 403 and "header" in refused.json()["error"]
+    wrong = httpx.post(base + "/api/place", json=body, headers=dict([server.PAGE_HEADER]), cookies={server.COOKIE: "x"})
+    assert wrong.status_code == 403
     preflight = httpx.request("OPTIONS", base + "/api/place", headers={"Origin": "https://evil.example"})
     assert preflight.status_code in (403, 405) and "access-control-allow-origin" not in preflight.headers
     assert placements(review.database_url) == 0
+    # the page's own write: its cookie and its header (which a page of another origin cannot send)
+    placed = httpx.post(base + "/api/place", json=body, headers=dict([server.PAGE_HEADER]), cookies=cookie)
+    assert placed.status_code == 200 and placements(review.database_url) == 1
 
 
 def test_the_page_allows_no_inline_script(page):
@@ -506,6 +512,19 @@ def test_a_placement_made_on_the_page_is_reverted_after_a_restart(geocoder, revi
     assert state(reviewed, KWA) == before
 
 
+def test_in_chromium_the_token_leaves_the_address_bar_and_a_reload_still_works(browser, page, reviewed):
+    base, review = page
+    tab = open_page(browser, base, review.token)
+    assert tab.url == base + "/"  # out of the address bar and the tab's history
+    assert tab.evaluate("document.cookie") == ""  # HttpOnly: the page's script never holds it
+    tab.reload()
+    tab.wait_for_selector("#queue li.selected")
+    assert tab.locator("#queue li").count() == 5 and tab.locator("#status.error").count() == 0
+    place_in(tab, KWA, -1.2950, 36.7700)  # a write, from the cookie and the page's own header
+    assert state(reviewed, KWA)["verified"]
+    assert review.token not in tab.content()
+
+
 def test_in_chromium_a_cross_site_form_post_changes_nothing(browser, page, reviewed, tmp_path):
     base, review = page
     tab = open_page(browser, base, review.token)  # the reviewer's cookie is set in this browser
@@ -607,6 +626,17 @@ def test_review_on_a_port_in_use_is_one_line(geocoder, db_url):
         result = CliRunner().invoke(app, ["review", "--port", str(port)], env=env(geocoder, db_url))
     assert result.exit_code == 1
     assert result.output.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+def test_review_on_another_address_warns_that_the_token_crosses_the_network_in_clear(geocoder, db_url):
+    with socket.create_server(("127.0.0.2", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            app, ["review", "--host", "127.0.0.2", "--port", str(port)], env=env(geocoder, db_url)
+        )
+    warning = result.stdout.splitlines()[0]
+    assert warning.startswith("warning: binding 127.0.0.2: ")
+    assert "token crosses the network in clear" in warning and "TLS" in warning and "SSH tunnel" in warning
 
 
 def test_review_serves_on_loopback_and_prints_the_url_with_its_token_never_the_password(geocoder, reviewed):

@@ -1,15 +1,17 @@
 """The review page: a local web app over the queue and the gazetteer writes.
 
 Safe by default: it binds 127.0.0.1 unless told otherwise; every request needs the token made at
-start (in `?token=`, the `X-Review-Token` header, or the cookie the page sets); a write needs it in
-the header, which a page on another site cannot send without CORS, and no CORS header is ever
-sent. Points go through gazetteer.set_point, as `gazetteer set` does (Kenya and the guard checked
-there). Everything the page shows is set as text, under a Content-Security-Policy that allows no
-inline script. Every placement is in the database's trail, so undo is `revert placement N` there: it
-works across tabs and restarts, and is refused if the entry changed since. Handlers that touch the
-database run in the threadpool, never in the event loop: a placement waiting on a lock holds no
-other request. The page never sees the database URL; nothing is logged per request (the token is
-in the query string).
+start: in `?token=` (the printed URL: the page then keeps it in an HttpOnly, SameSite=Strict cookie
+and takes it out of the address bar), the `X-Review-Token` header, or that cookie. A write needs
+either the token in the header (scripts), or the cookie together with the page's own header
+`X-Requested-By`: a page of another origin cannot send a custom header without a CORS preflight,
+and no CORS header is ever sent. Everything the page shows is set as text, under a
+Content-Security-Policy that allows no inline script. Points go through gazetteer.set_point, as
+`gazetteer set` does (Kenya and the guard checked there), and every placement is in the database's
+trail, so undo is `revert placement N` there: it works across tabs and restarts, and is refused if
+the entry changed since. Handlers that touch the database run in the threadpool, never in the
+event loop: a placement waiting on a lock holds no other request. The page never sees the database
+URL; nothing is logged per request (the token is in the first URL).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from fleettickets.review import queue
 
 STATIC = Path(__file__).parent / "static"
 HEADER = "X-Review-Token"
+PAGE_HEADER = ("X-Requested-By", "fleettickets-review")  # what the page's own writes carry with the cookie
 COOKIE = "fleettickets_review"
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
@@ -93,8 +96,10 @@ def content_security_policy(tiles: str) -> str:
 
 def _authorised(request: Request, token: str) -> bool:
     given = request.headers.get(HEADER)
-    if request.method == "GET" and given is None:
+    if given is None and request.method == "GET":
         given = request.query_params.get("token") or request.cookies.get(COOKIE)
+    elif given is None and request.headers.get(PAGE_HEADER[0]) == PAGE_HEADER[1]:
+        given = request.cookies.get(COOKIE)
     return given is not None and secrets.compare_digest(given, token)
 
 
@@ -107,7 +112,11 @@ class _TokenGate(BaseHTTPMiddleware):
         if request.method not in ("GET", "POST"):
             return JSONResponse({"error": "method not allowed"}, status_code=405)
         if not _authorised(request, self.review.token):
-            hint = "the token header is required for writes" if request.method == "POST" else "the token is required"
+            hint = (
+                f"a write needs the token in the {HEADER} header, or the page's cookie and its own header"
+                if request.method == "POST"
+                else "the token is required"
+            )
             return JSONResponse({"error": f"forbidden: {hint} (see the URL printed at start)"}, status_code=403)
         try:
             return await call_next(request)

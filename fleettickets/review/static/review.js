@@ -1,15 +1,23 @@
 // The review page: the queue on the left, the selected entry on the map.
 // - Everything shown that came from the feed or a provider (labels, clusters, place names, notes)
 //   is set as text, never as markup; the Content-Security-Policy allows no inline script.
-// - Every request carries the token in a header (a write is refused without it); the token comes
-//   from the page's URL.
+// - The token: the server keeps the printed URL's token in an HttpOnly cookie; the page takes it out
+//   of the address bar and never holds it. Writes carry the page's own header beside the cookie.
 // - Undo reverts the last placement this tab made, by its number in the database's trail (kept in
 //   this tab's sessionStorage, so a reload or a restart of the server keeps it); the server refuses
 //   it if the entry changed since.
 "use strict";
-const token = new URLSearchParams(location.search).get("token") || "";
 const el = (id) => document.getElementById(id);
 const UNDO = "fleettickets.review.placements";
+
+(function forgetToken() {
+  const url = new URL(location.href);
+  if (url.searchParams.has("token")) {
+    url.searchParams.delete("token");
+    history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+  }
+})();
+
 const mapEl = el("map");
 const guardKm = Number(mapEl.dataset.guardKm);
 const map = L.map(mapEl).setView([0.02, 37.9], 6);
@@ -24,9 +32,10 @@ let pending = null;
 let pendingMarker = null;
 
 async function api(path, body) {
-  const init = { headers: { "X-Review-Token": token } };
+  const init = { headers: {} };
   if (body !== undefined) {
     init.method = "POST";
+    init.headers["X-Requested-By"] = "fleettickets-review";
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
