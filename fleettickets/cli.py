@@ -406,11 +406,16 @@ def review(
         return
     with open_current(url) as (conn, _):
         found = review_queue.entries(conn, limit)
+    # off: open tickets away from a location point (what a placement moves, the order); open: all open ones
+    reporter.step(
+        f"{'off':>5} {'open':>5} {'reason':<10} {'cluster':<16} {'cluster point':<25} {'entry point':<21} "
+        "candidates, entry, detail"
+    )
     for e in found:
         where = f"{e.latitude:.5f},{e.longitude:.5f}" if e.latitude is not None else "-"
         centre = f"{e.cluster_latitude:.4f},{e.cluster_longitude:.4f}" if e.cluster_latitude is not None else "-"
         reporter.step(
-            f"{e.tickets:>5} {e.reason:<10} {e.cluster:<16} cluster@{centre:<17} {where:<21} "
+            f"{e.off_location:>5} {e.tickets:>5} {e.reason:<10} {e.cluster:<16} cluster@{centre:<17} {where:<21} "
             f"{len(e.candidates)} candidate(s)  {e.key}  {e.detail or ''}".rstrip()
         )
     reporter.step(f"{len(found)} entr{'y' if len(found) == 1 else 'ies'} to review")

@@ -122,9 +122,23 @@ def test_a_placed_or_confirmed_label_leaves_the_queue(geocoder, reviewed):
     assert listing.exit_code == 0, listing.output
     lines = listing.stdout.strip().splitlines()
     assert lines[-1] == "2 entries to review"
-    assert lines[0].split()[:3] == ["3", "not_found", "Nairobi"]
-    assert KWA in lines[0] and "rejected" in lines[1]
+    assert lines[1].split()[:4] == ["3", "3", "not_found", "Nairobi"]
+    assert KWA in lines[1] and "rejected" in lines[2]
     assert "fdt_07" not in listing.stdout and "kileleswa" not in listing.stdout
+
+
+def test_review_list_prints_the_number_it_sorts_by(geocoder, reviewed):
+    listing = CliRunner().invoke(app, ["review", "--list"], env=env(geocoder, reviewed))
+    header, *rows, summary = listing.stdout.strip().splitlines()
+    assert header.split()[:3] == ["off", "open", "reason"] and summary == "5 entries to review"
+    # off: open tickets away from a location point, the order; open: all of the label's open tickets
+    assert [tuple(row.split()[:3]) for row in rows] == [
+        ("3", "3", "not_found"),
+        ("2", "2", "codes_only"),
+        ("1", "1", "rejected"),
+        ("0", "1", "match"),  # one open ticket, already at the reused point: after those that move
+        ("0", "1", "far"),
+    ]
 
 
 def test_gazetteer_list_shows_the_provider_and_where_a_reuse_came_from(geocoder, reviewed):
