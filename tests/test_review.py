@@ -398,8 +398,9 @@ SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "review.png"
 REFRESH_SCREENSHOT = "FLEETTICKETS_TEST_REFRESH_SCREENSHOT"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium for the module; each test's pages open in contexts of their own (own cookies)."""
     assert CHROMIUM.exists(), "Debian's chromium is missing: apt-get install chromium (./scripts/test does)"
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
@@ -412,7 +413,6 @@ def open_page(where: Browser | BrowserContext, base: str, token: str) -> Page:
     tab.set_viewport_size({"width": 1280, "height": 760})
     tab.goto(f"{base}/?token={token}")
     tab.wait_for_selector("#queue li.selected")
-    tab.wait_for_load_state("networkidle")  # the selected entry's tickets drawn too
     return tab
 
 
@@ -448,6 +448,7 @@ def test_in_chromium_the_page_lists_places_confirms_and_undoes(browser, page, re
     refused = tab.goto(base + "/")
     assert refused.status == 403 and "forbidden" in tab.content()
     tab = open_page(browser, base, review.token)
+    tab.wait_for_load_state("networkidle")  # the selected entry's tickets drawn too (the screenshot)
     assert tab.locator("#queue li").count() == 5
     assert "Kwa Reuben" in tab.locator("#queue li.selected").inner_text()
     assert tab.locator("#undo").is_disabled()
@@ -617,8 +618,7 @@ def test_in_chromium_markup_from_a_provider_or_the_feed_is_shown_as_text_and_run
         names = []
         for e in entries:
             tab.locator(f"#queue li[data-key={json.dumps(e['key'])}]").click()
-            tab.wait_for_function("k => selected && selected.key === k", arg=e["key"])
-            tab.wait_for_load_state("networkidle")
+            tab.wait_for_function("k => selected && selected.key === k", arg=e["key"])  # markers drawn
             markers = tab.locator("#map path.leaflet-interactive")
             assert markers.count() == len(e["candidates"])
             for index, candidate in enumerate(e["candidates"]):
