@@ -6,8 +6,6 @@ before and after. Undo is `revert(N)`, taken from that trail, refused if the ent
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Literal, TypeVar
@@ -125,11 +123,14 @@ def set_point(
 def revert(conn: psycopg.Connection, placement: int, reviewer: str | None = None) -> Reverted:
     """Put the entry back as it was before that placement, unless it has changed since (refused,
     in one line naming the change); the revert is recorded as a placement too."""
-    with _refusal(), conn.transaction():
-        row = conn.execute(
-            "SELECT placement, entry_kind, entry_key, moved FROM tickets.revert_placement(%s, %s)",
-            (placement, reviewer),
-        ).fetchone()
+    try:
+        with conn.transaction():
+            row = conn.execute(
+                "SELECT placement, entry_kind, entry_key, moved FROM tickets.revert_placement(%s, %s)",
+                (placement, reviewer),
+            ).fetchone()
+    except psycopg.errors.RaiseException as e:  # the refusal the SQL states: the user's one line
+        raise FleetError(e.diag.message_primary or str(e)) from None
     return Reverted(*row)
 
 
@@ -150,15 +151,6 @@ def _select(conn: psycopg.Connection, row: type[T], source: str, params: dict[st
     """Rows of a view as dataclasses whose fields are named like its columns."""
     columns = ", ".join(f.name for f in fields(row))  # type: ignore[arg-type]
     return [row(*values) for values in conn.execute(f"SELECT {columns} FROM {source}", params)]
-
-
-@contextmanager
-def _refusal() -> Iterator[None]:
-    """A refusal the SQL raises (RAISE EXCEPTION) is the user's one line."""
-    try:
-        yield
-    except psycopg.errors.RaiseException as e:
-        raise FleetError(e.diag.message_primary or str(e)) from None
 
 
 def _missing(kind: Kind, key: str) -> FleetError:
