@@ -573,21 +573,19 @@ def test_in_chromium_a_cross_site_form_post_changes_nothing(browser, page, revie
 # -- everything the page shows is text ----------------------------------------------------------------
 
 MARKUP = ('<img src=x onerror="window.pwned=1">', "<script>window.pwned=2</script>", "<b>bold</b> &amp; co")
+HOSTILE_LABELS = [  # (cluster, location_name) of open tickets
+    ("Nakuru", "NW_Milimani"),  # its candidates carry MARKUP
+    ("Nairobi West", '<img src=x onerror="window.pwned=3">'),
+    ("Nairobi West", "<script>window.pwned=4</script> Kwa Reuben"),
+    ("<b>Nairobi</b> West", "Kwa Reuben"),
+]
 
 
 @pytest.fixture
 def hostile(geocoder, db_url) -> str:
     """Provider names, feed labels and a cluster that carry markup (OpenStreetMap is editable by
     anyone; so is a ticket's free text)."""
-    add_tickets(
-        db_url,
-        [
-            ("H1", "Nakuru", "NW_Milimani", "true"),
-            ("H2", "Nairobi West", '<img src=x onerror="window.pwned=3">', "true"),
-            ("H3", "Nairobi West", "<script>window.pwned=4</script> Kwa Reuben", "true"),
-            ("H4", "<b>Nairobi</b> West", "Kwa Reuben", "true"),
-        ],
-    )
+    add_tickets(db_url, [(f"H{i}", cluster, label, "true") for i, (cluster, label) in enumerate(HOSTILE_LABELS)])
     geocode_clusters(settings(geocoder, db_url), quiet(), apply=True)
     with psycopg.connect(db_url) as c:
         gazetteer.set_point(c, "cluster", "<b>Nairobi</b> West", 36.78, -1.31)
