@@ -103,7 +103,7 @@ def review(url: str, placements: int) -> list[tuple[float, float]]:
                 tab.click("#confirm")
             moved = time.monotonic() - started  # the point written, the tickets moved
             tab.wait_for_function(
-                "document.getElementById('status').textContent.startsWith('placed')"
+                "() => document.getElementById('status').textContent.startsWith('placed')"
                 " || document.getElementById('status').className === 'error'"
             )
             seconds.append((moved, time.monotonic() - started))

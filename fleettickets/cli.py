@@ -296,6 +296,12 @@ def _current_connection():
     return open_current(load_settings().require_database())
 
 
+Reviewer = Annotated[
+    str | None,
+    typer.Option("--reviewer", help="Your name, recorded with the placement (the database role always is)."),
+]
+
+
 @gazetteer_app.command("list")
 @command
 def gazetteer_list(
@@ -303,26 +309,33 @@ def gazetteer_list(
     status: Annotated[str | None, typer.Option("--status", help="ok, not_found, rejected or error")] = None,
     unverified: Annotated[bool, typer.Option("--unverified", help="Only entries nobody has checked.")] = False,
 ) -> None:
-    """List gazetteer entries (e.g. --status rejected --unverified)."""
+    """List gazetteer entries (e.g. --status rejected --unverified): the provider, where a reuse took
+    its point from, and the last placement (who placed or verified it, and when)."""
     reporter = Reporter()
     with _current_connection() as (conn, _):
         found = gazetteer.entries(conn, kind=kind, status=status, unverified=unverified)
     for e in found:
         where = f"{e.latitude:.5f},{e.longitude:.5f}" if e.latitude is not None else "-"
-        note = e.detail or e.display_name or ""
+        notes = [
+            f"match of {e.match_of!r}" if e.match_of else None,
+            f"#{e.placement} {e.placed}" if e.placement else None,
+            e.detail or e.display_name,
+        ]
         reporter.step(
-            f"{e.kind:<8} {e.status:<9} {'verified' if e.verified else 'unverified':<10} {where:<21} {e.key}  {note}"
+            f"{e.kind:<8} {e.status:<9} {'verified' if e.verified else 'unverified':<10} {e.provider:<10} "
+            f"{where:<21} {e.key}  {'; '.join(n for n in notes if n)}".rstrip()
         )
     reporter.step(f"{len(found)} entr{'y' if len(found) == 1 else 'ies'}")
 
 
 @gazetteer_app.command("verify")
 @command
-def gazetteer_verify(kind: Kind, key: Key) -> None:
-    """Mark an entry as checked: later geocoding runs never overwrite it."""
+def gazetteer_verify(kind: Kind, key: Key, reviewer: Reviewer = None) -> None:
+    """Mark an entry as checked: later geocoding runs never overwrite it (a placement, if it was unverified)."""
     with _current_connection() as (conn, _):
-        gazetteer.verify(conn, kind, key)
-    Reporter().step(f"verified {kind} {key!r}")
+        placement = gazetteer.verify(conn, kind, key, reviewer)
+    done = f"placement #{placement}" if placement else "it was verified already: nothing recorded"
+    Reporter().step(f"verified {kind} {key!r} ({done})")
 
 
 @gazetteer_app.command("set")
@@ -332,11 +345,53 @@ def gazetteer_set(
     key: Key,
     lat: Annotated[float, typer.Option("--lat", help="latitude")],
     lng: Annotated[float, typer.Option("--lng", help="longitude")],
+    reviewer: Reviewer = None,
 ) -> None:
-    """Set an entry's point by hand (marks it verified) and move its tickets now."""
+    """Set an entry's point by hand (marks it verified) and move its tickets now; recorded as a placement."""
     with _current_connection() as (conn, _):
-        moved = gazetteer.set_point(conn, kind, key, lng, lat)
-    Reporter().step(f"set {kind} {key!r} to {lat}, {lng} (verified); {moved} ticket(s) moved")
+        placed = gazetteer.set_point(conn, kind, key, lng, lat, reviewer)
+    Reporter().step(
+        f"set {kind} {key!r} to {lat}, {lng} (verified); {placed.moved} ticket(s) moved (placement #{placed.placement})"
+    )
+
+
+@gazetteer_app.command("history")
+@command
+def gazetteer_history(
+    key: Annotated[str | None, typer.Argument(help="Only this entry (the cluster, or the location query).")] = None,
+    kind: Annotated[gazetteer.Kind | None, typer.Option("--kind", help="Only this gazetteer.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, the latest first.")] = 50,
+) -> None:
+    """The placements (hand changes) of an entry, or of all: who, when, before and after."""
+    reporter = Reporter()
+    with _current_connection() as (conn, _):
+        found = gazetteer.history(conn, kind=kind, key=key, limit=limit)
+    for p in found:
+        before = _state(p.status_before, p.verified_before, p.latitude_before, p.longitude_before)
+        after = _state(p.status_after, p.verified_after, p.latitude_after, p.longitude_after)
+        reverts = f" of #{p.reverts}" if p.reverts else ""
+        reporter.step(f"#{p.id:<5} {p.kind:<8} {p.key}  {p.described}{reverts}: {before} -> {after}")
+    reporter.step(f"{len(found)} placement(s)")
+
+
+def _state(status: str, verified: bool, lat: float | None, lng: float | None) -> str:
+    where = f" {lat:.5f},{lng:.5f}" if lat is not None else ""
+    return f"{status}{where}{' verified' if verified else ''}"
+
+
+@gazetteer_app.command("revert")
+@command
+def gazetteer_revert(
+    placement: Annotated[int, typer.Argument(help="The placement's number (`gazetteer history`).")],
+    reviewer: Reviewer = None,
+) -> None:
+    """Put an entry back as it was before placement N (refused if it has changed since); its tickets move now."""
+    with _current_connection() as (conn, _):
+        done = gazetteer.revert(conn, placement, reviewer)
+    Reporter().step(
+        f"reverted placement #{placement}: {done.kind} {done.key!r} as it was before it"
+        f" (placement #{done.placement}); {done.moved} ticket(s) moved"
+    )
 
 
 @app.command()
@@ -345,12 +400,18 @@ def review(
     list_: Annotated[bool, typer.Option("--list", help="Print the review queue and exit.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="With --list: only the first N entries.")] = None,
     host: Annotated[
-        str, typer.Option("--host", help="Address to bind; anything but 127.0.0.1 is reachable by others.")
+        str,
+        typer.Option(
+            "--host",
+            help="Address to bind; anything but 127.0.0.1 is reachable by others, and the token crosses the"
+            " network in clear unless a TLS proxy is in front (prefer an SSH tunnel).",
+        ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one).")] = 8765,
     tiles: Annotated[
         str, typer.Option("--tiles", help="Map tile URL template; empty for none (the page works without).")
     ] = review_server.OSM_TILES,
+    reviewer: Reviewer = None,
 ) -> None:
     """Review the places no provider knows, those that would move the most tickets first (not
     found, rejected, code-only labels, unconfirmed reuses, answers far from the cluster's other
@@ -358,18 +419,27 @@ def review(
     reporter = Reporter()
     url = load_settings().require_database()
     if not list_:
-        page = review_server.Review(url, review_server.new_token(), tiles)
+        page = review_server.Review(url, review_server.new_token(), tiles, reviewer)
         if host != "127.0.0.1":
-            reporter.step(f"warning: binding {host}: anyone who can reach it and has the token can place points")
+            reporter.step(
+                f"warning: binding {host}: anyone who can reach it and has the token can place points, and the"
+                " token crosses the network in clear (plain HTTP) unless a TLS proxy is in front; prefer an SSH"
+                " tunnel to 127.0.0.1"
+            )
         review_server.serve(page, host, port, lambda link: reporter.step(f"review page: {link}  (Ctrl-C stops)"))
         return
     with open_current(url) as (conn, _):
         found = review_queue.entries(conn, limit)
+    # off: open tickets away from a location point (what a placement moves, the order); open: all open ones
+    reporter.step(
+        f"{'off':>5} {'open':>5} {'reason':<10} {'cluster':<16} {'cluster point':<25} {'entry point':<21} "
+        "candidates, entry, detail"
+    )
     for e in found:
         where = f"{e.latitude:.5f},{e.longitude:.5f}" if e.latitude is not None else "-"
         centre = f"{e.cluster_latitude:.4f},{e.cluster_longitude:.4f}" if e.cluster_latitude is not None else "-"
         reporter.step(
-            f"{e.tickets:>5} {e.reason:<10} {e.cluster:<16} cluster@{centre:<17} {where:<21} "
+            f"{e.off_location:>5} {e.tickets:>5} {e.reason:<10} {e.cluster:<16} cluster@{centre:<17} {where:<21} "
             f"{len(e.candidates)} candidate(s)  {e.key}  {e.detail or ''}".rstrip()
         )
     reporter.step(f"{len(found)} entr{'y' if len(found) == 1 else 'ies'} to review")

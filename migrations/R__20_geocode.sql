@@ -161,51 +161,192 @@ LANGUAGE sql AS $$
     RETURNING g.query
 $$;
 
-CREATE OR REPLACE VIEW tickets.gazetteer AS
-SELECT 'cluster'::text AS kind, cluster AS key, cluster, status, verified, provider, display_name,
-       ST_Y(geom) AS latitude, ST_X(geom) AS longitude, NULL::double precision AS distance_km, detail, geocoded_at
-  FROM tickets.geo_clusters
-UNION ALL
-SELECT 'location', query, cluster, status, verified, provider, display_name,
-       ST_Y(geom), ST_X(geom), distance_km, detail, geocoded_at
-  FROM tickets.geo_locations;
+-- Hand changes (migration 32): each is a row of tickets.placements, with the entry before and
+-- after as gazetteer_row() reads it, who (the role, and the name the reviewer gave) and when.
 
--- Mark an entry checked by hand. Returns false if there is no such entry.
-CREATE OR REPLACE FUNCTION tickets.verify_entry(p_kind text, p_key text) RETURNS boolean
+-- An entry as stored, whole, NULL if there is none: to_jsonb of its row, with the point as hex EWKB
+-- (exact: to_jsonb would write PostGIS's GeoJSON, rounded) and times in UTC whatever the session's
+-- zone, so two readings of an unchanged entry are equal.
+CREATE OR REPLACE FUNCTION tickets.gazetteer_row(p_kind text, p_key text) RETURNS jsonb
+LANGUAGE sql STABLE SET TimeZone = 'UTC' AS $$
+    SELECT to_jsonb(c) || jsonb_build_object('geom', c.geom::text)
+      FROM tickets.geo_clusters c WHERE p_kind = 'cluster' AND c.cluster = p_key
+    UNION ALL
+    SELECT to_jsonb(l) || jsonb_build_object('geom', l.geom::text)
+      FROM tickets.geo_locations l WHERE p_kind = 'location' AND l.query = p_key
+$$;
+
+-- The same, locked until the transaction ends: a concurrent hand change waits, so the "before" a
+-- placement records is what it overwrote, and a revert compares against what it overwrites.
+CREATE OR REPLACE FUNCTION tickets.lock_gazetteer_row(p_kind text, p_key text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 BEGIN
     IF p_kind = 'cluster' THEN
-        UPDATE tickets.geo_clusters SET verified = true WHERE cluster = p_key;
+        PERFORM FROM tickets.geo_clusters WHERE cluster = p_key FOR UPDATE;
     ELSE
-        UPDATE tickets.geo_locations SET verified = true WHERE query = p_key;
+        PERFORM FROM tickets.geo_locations WHERE query = p_key FOR UPDATE;
     END IF;
-    RETURN FOUND;
+    RETURN tickets.gazetteer_row(p_kind, p_key);
+END $$;
+
+-- Write an entry back as gazetteer_row() read it (its key and cluster stay).
+CREATE OR REPLACE FUNCTION tickets.restore_gazetteer_row(p_kind text, p_row jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_kind = 'cluster' THEN
+        UPDATE tickets.geo_clusters g
+           SET (query, provider, status, display_name, geom, detail, verified, geocoded_at, strategy)
+             = (r.query, r.provider, r.status, r.display_name, r.geom, r.detail, r.verified, r.geocoded_at, r.strategy)
+          FROM jsonb_populate_record(NULL::tickets.geo_clusters, p_row) r
+         WHERE g.cluster = r.cluster;
+    ELSE
+        UPDATE tickets.geo_locations g
+           SET (provider, status, display_name, geom, distance_km, detail, verified, geocoded_at, strategy, match_of,
+                candidates)
+             = (r.provider, r.status, r.display_name, r.geom, r.distance_km, r.detail, r.verified, r.geocoded_at,
+                r.strategy, r.match_of, r.candidates)
+          FROM jsonb_populate_record(NULL::tickets.geo_locations, p_row) r
+         WHERE g.query = r.query;
+    END IF;
+END $$;
+
+-- Record a hand change just made (the entry as it is now is its "after"); returns its number.
+CREATE OR REPLACE FUNCTION tickets.record_placement(p_kind text, p_key text, p_action text, p_reviewer text,
+                                                    p_before jsonb, p_reverts bigint DEFAULT NULL) RETURNS bigint
+LANGUAGE sql AS $$
+    INSERT INTO tickets.placements (kind, key, action, reverts, reviewer, before, after)
+    VALUES (p_kind, p_key, p_action, p_reverts, nullif(btrim(p_reviewer), ''), p_before,
+            tickets.gazetteer_row(p_kind, p_key))
+    RETURNING id
+$$;
+
+-- How listings and refusals name a placement: 'set by alice (role fleet) at 2026-06-15 09:30 EAT'
+-- (the name a reviewer gave is their word; the role is the login's).
+CREATE OR REPLACE FUNCTION tickets.placement_by(p tickets.placements) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT format('%s by %s at %s EAT', p.action,
+                  CASE WHEN p.reviewer IS NULL THEN p.db_role ELSE format('%s (role %s)', p.reviewer, p.db_role) END,
+                  to_char(p.placed_at AT TIME ZONE 'Africa/Nairobi', 'YYYY-MM-DD HH24:MI'))
+$$;
+
+-- Mark an entry checked by hand; if that changes it (it was unverified), it is a placement.
+-- No row if there is no such entry; placement NULL if it was verified already.
+CREATE OR REPLACE FUNCTION tickets.verify_entry(p_kind text, p_key text, p_reviewer text DEFAULT NULL)
+RETURNS TABLE (placement bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    before constant jsonb := tickets.lock_gazetteer_row(p_kind, p_key);
+BEGIN
+    IF before IS NULL THEN
+        RETURN;
+    END IF;
+    IF NOT (before -> 'verified')::boolean THEN
+        IF p_kind = 'cluster' THEN
+            UPDATE tickets.geo_clusters SET verified = true WHERE cluster = p_key;
+        ELSE
+            UPDATE tickets.geo_locations SET verified = true WHERE query = p_key;
+        END IF;
+        placement := tickets.record_placement(p_kind, p_key, 'verify', p_reviewer, before);
+    END IF;
+    RETURN NEXT;
 END $$;
 
 -- Set an entry's point by hand: it becomes ok, verified, provider 'manual', and its tickets are
--- re-resolved now. Returns how many tickets moved, NULL if there is no such entry.
+-- re-resolved now. Returns the placement and how many tickets moved; no row if there is no such entry.
 CREATE OR REPLACE FUNCTION tickets.set_entry_point(p_kind text, p_key text, p_lng double precision,
-                                                   p_lat double precision) RETURNS bigint
+                                                   p_lat double precision, p_reviewer text DEFAULT NULL)
+RETURNS TABLE (placement bigint, moved bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     point constant geometry := ST_SetSRID(ST_MakePoint(p_lng, p_lat), 4326);
-    affected text;
+    before constant jsonb := tickets.lock_gazetteer_row(p_kind, p_key);
 BEGIN
+    IF before IS NULL THEN
+        RETURN;
+    END IF;
     IF p_kind = 'cluster' THEN
         UPDATE tickets.geo_clusters
            SET geom = point, status = 'ok', verified = true, provider = 'manual', detail = NULL, geocoded_at = now()
-         WHERE cluster = p_key RETURNING cluster INTO affected;
+         WHERE cluster = p_key;
     ELSE
         UPDATE tickets.geo_locations
            SET geom = point, status = 'ok', verified = true, provider = 'manual', detail = NULL,
                distance_km = NULL, match_of = NULL, geocoded_at = now()
-         WHERE query = p_key RETURNING cluster INTO affected;
+         WHERE query = p_key;
     END IF;
-    IF affected IS NULL THEN
-        RETURN NULL;
-    END IF;
-    RETURN tickets.reresolve_geom(ARRAY[affected]);
+    placement := tickets.record_placement(p_kind, p_key, 'set', p_reviewer, before);
+    moved := tickets.reresolve_geom(ARRAY[before ->> 'cluster']);
+    RETURN NEXT;
 END $$;
+
+-- Undo, from the trail: put the entry back as it was before placement p_id, provided it is still
+-- what that placement left; otherwise refused, naming the last placement since (or saying that no
+-- placement changed it). The revert is a placement too, and can be reverted in turn. Returns it,
+-- the entry, and how many tickets moved.
+CREATE OR REPLACE FUNCTION tickets.revert_placement(p_id bigint, p_reviewer text DEFAULT NULL)
+RETURNS TABLE (placement bigint, entry_kind text, entry_key text, moved bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    target tickets.placements;
+    since tickets.placements;
+    current_row jsonb;
+BEGIN
+    SELECT * INTO target FROM tickets.placements p WHERE p.id = p_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no placement % (see `fleettickets gazetteer history`)', p_id;
+    END IF;
+    current_row := tickets.lock_gazetteer_row(target.kind, target.key);
+    IF current_row IS DISTINCT FROM target.after THEN
+        SELECT * INTO since FROM tickets.placements p
+         WHERE p.kind = target.kind AND p.key = target.key AND p.id > target.id
+         ORDER BY p.id DESC LIMIT 1;
+        RAISE EXCEPTION 'placement % not reverted: % % has changed since, %', p_id, target.kind,
+            quote_literal(target.key),
+            CASE WHEN since.id IS NOT NULL THEN format('by placement %s (%s)', since.id, tickets.placement_by(since))
+                 WHEN current_row IS NULL THEN 'and is gone'
+                 ELSE format('not by a placement (a geocoding run or another writer, at %s EAT)',
+                             to_char((current_row ->> 'geocoded_at')::timestamptz AT TIME ZONE 'Africa/Nairobi',
+                                     'YYYY-MM-DD HH24:MI'))
+            END;
+    END IF;
+    PERFORM tickets.restore_gazetteer_row(target.kind, target.before);
+    -- A column restore_gazetteer_row does not write would be lost here, silently: refuse instead.
+    IF tickets.gazetteer_row(target.kind, target.key) IS DISTINCT FROM target.before THEN
+        RAISE EXCEPTION 'placement % not reverted: % % cannot be written back whole (a column restore_gazetteer_row does not know)',
+            p_id, target.kind, quote_literal(target.key);
+    END IF;
+    placement := tickets.record_placement(target.kind, target.key, 'revert', p_reviewer, current_row, target.id);
+    entry_kind := target.kind;
+    entry_key := target.key;
+    moved := tickets.reresolve_geom(ARRAY[target.before ->> 'cluster']);
+    RETURN NEXT;
+END $$;
+
+-- The trail as `gazetteer history` lists it: each placement, its entry's state before and after.
+CREATE OR REPLACE VIEW tickets.placement_history AS
+SELECT p.id, p.kind, p.key, p.action, p.reverts, p.db_role, p.reviewer, p.placed_at,
+       tickets.placement_by(p) AS described,
+       p.before ->> 'status' AS status_before, (p.before ->> 'verified')::boolean AS verified_before,
+       ST_Y((p.before ->> 'geom')::geometry) AS latitude_before, ST_X((p.before ->> 'geom')::geometry) AS longitude_before,
+       p.after ->> 'status' AS status_after, (p.after ->> 'verified')::boolean AS verified_after,
+       ST_Y((p.after ->> 'geom')::geometry) AS latitude_after, ST_X((p.after ->> 'geom')::geometry) AS longitude_after
+  FROM tickets.placements p;
+
+-- Both gazetteers side by side (`gazetteer list`), with where a reuse took its point (match_of)
+-- and each entry's last placement (its provenance: who placed or verified it, and when).
+CREATE OR REPLACE VIEW tickets.gazetteer AS
+SELECT 'cluster'::text AS kind, cluster AS key, cluster, status, verified, provider, display_name,
+       ST_Y(geom) AS latitude, ST_X(geom) AS longitude, NULL::double precision AS distance_km, detail, geocoded_at,
+       NULL::text AS match_of, last.id AS placement, last.described AS placed
+  FROM tickets.geo_clusters c
+  LEFT JOIN LATERAL (SELECT p.id, tickets.placement_by(p) AS described FROM tickets.placements p
+                      WHERE p.kind = 'cluster' AND p.key = c.cluster ORDER BY p.id DESC LIMIT 1) last ON true
+UNION ALL
+SELECT 'location', query, cluster, status, verified, provider, display_name,
+       ST_Y(geom), ST_X(geom), distance_km, detail, geocoded_at, match_of, last.id, last.described
+  FROM tickets.geo_locations l
+  LEFT JOIN LATERAL (SELECT p.id, tickets.placement_by(p) AS described FROM tickets.placements p
+                      WHERE p.kind = 'location' AND p.key = l.query ORDER BY p.id DESC LIMIT 1) last ON true;
 
 -- What a geocoding run asks about: every cluster named by a ticket of either dataset (the points
 -- are shared), most tickets first ...
@@ -281,28 +422,6 @@ SELECT j.query AS key, j.place, j.cluster, j.reason, j.status, j.provider, j.det
 $$ SET jit = off;
 
 CREATE OR REPLACE VIEW tickets.review_queue AS SELECT * FROM tickets.review_queue_rows();
-
--- Undo of a hand placement (the review page): an entry as it was (to_jsonb of its row, taken
--- before the change), written back whole, and its tickets re-resolved. Returns how many tickets
--- moved, NULL if there is no such entry.
-CREATE OR REPLACE FUNCTION tickets.location_entry(p_key text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$ SELECT to_jsonb(l) FROM tickets.geo_locations l WHERE query = p_key $$;
-
-CREATE OR REPLACE FUNCTION tickets.restore_location_entry(p_entry jsonb) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    r tickets.geo_locations := jsonb_populate_record(NULL::tickets.geo_locations, p_entry);
-BEGIN
-    UPDATE tickets.geo_locations
-       SET provider = r.provider, status = r.status, display_name = r.display_name, geom = r.geom,
-           distance_km = r.distance_km, detail = r.detail, verified = r.verified, geocoded_at = r.geocoded_at,
-           strategy = r.strategy, match_of = r.match_of, candidates = r.candidates
-     WHERE query = r.query;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    RETURN tickets.reresolve_geom(ARRAY[r.cluster]);
-END $$;
 
 -- Where a location entry may be placed by hand: its cluster, and the cluster's point (NULL if none).
 CREATE OR REPLACE FUNCTION tickets.location_cluster_point(p_key text)

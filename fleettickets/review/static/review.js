@@ -1,8 +1,23 @@
-// The review page: the queue on the left, the selected entry on the map. Every request carries
-// the token in a header (a write is refused without it); the token comes from the page's URL.
+// The review page: the queue on the left, the selected entry on the map.
+// - Everything shown that came from the feed or a provider (labels, clusters, place names, notes)
+//   is set as text, never as markup; the Content-Security-Policy allows no inline script.
+// - The token: the server keeps the printed URL's token in an HttpOnly cookie; the page takes it out
+//   of the address bar and never holds it. Writes carry the page's own header beside the cookie.
+// - Undo reverts the last placement this tab made, by its number in the database's trail (kept in
+//   this tab's sessionStorage, so a reload or a restart of the server keeps it); the server refuses
+//   it if the entry changed since.
 "use strict";
-const token = new URLSearchParams(location.search).get("token") || "";
 const el = (id) => document.getElementById(id);
+const UNDO = "fleettickets.review.placements";
+
+(function forgetToken() {
+  const url = new URL(location.href);
+  if (url.searchParams.has("token")) {
+    url.searchParams.delete("token");
+    history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+  }
+})();
+
 const mapEl = el("map");
 const guardKm = Number(mapEl.dataset.guardKm);
 const map = L.map(mapEl).setView([0.02, 37.9], 6);
@@ -17,9 +32,10 @@ let pending = null;
 let pendingMarker = null;
 
 async function api(path, body) {
-  const init = { headers: { "X-Review-Token": token } };
+  const init = { headers: {} };
   if (body !== undefined) {
     init.method = "POST";
+    init.headers["X-Requested-By"] = "fleettickets-review";
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
@@ -29,9 +45,26 @@ async function api(path, body) {
   return data;
 }
 
-function say(text, error = false) {
-  el("status").textContent = text;
+// An element holding text only.
+function text(tag, content, className) {
+  const node = document.createElement(tag);
+  node.textContent = content;
+  if (className) node.className = className;
+  return node;
+}
+
+function say(message, error = false) {
+  el("status").textContent = message;
   el("status").className = error ? "error" : "";
+}
+
+function myPlacements() {
+  return JSON.parse(sessionStorage.getItem(UNDO) || "[]");
+}
+
+function remember(placements) {
+  sessionStorage.setItem(UNDO, JSON.stringify(placements));
+  el("undo").disabled = placements.length === 0;
 }
 
 function why(e) {
@@ -44,16 +77,14 @@ function why(e) {
 async function load(keepKey) {
   const data = await api("/api/queue");
   entries = data.entries;
-  el("undo").disabled = data.undo === 0;
+  remember(myPlacements());
   const list = el("queue");
   list.replaceChildren();
   entries.forEach((e, i) => {
     const li = document.createElement("li");
     li.dataset.key = e.key;
-    li.innerHTML = `<span class="count"></span><b></b><div class="why"></div>`;
-    li.querySelector(".count").textContent = e.tickets;
-    li.querySelector("b").textContent = `${i + 1}. ${e.place}`;
-    li.querySelector(".why").textContent = `${e.cluster} · ${why(e)}`;
+    const notes = [e.cluster, why(e), e.detail].filter(Boolean).join(" · ");
+    li.append(text("span", String(e.tickets), "count"), text("b", `${i + 1}. ${e.place}`), text("div", notes, "why"));
     li.addEventListener("click", () => select(e.key));
     list.append(li);
   });
@@ -70,21 +101,25 @@ async function select(key) {
   layer.clearLayers();
   pendingMarker = null;
   const e = selected;
+  const shown = [];
   if (e.cluster_latitude !== null) {
     const centre = [e.cluster_latitude, e.cluster_longitude];
     L.circle(centre, { radius: guardKm * 1000, color: "#888", fill: false, dashArray: "6", interactive: false }).addTo(layer);
     // Only candidates take clicks: a click anywhere else is a placement.
     L.circleMarker(centre, { radius: 7, color: "#000", fillOpacity: 0.6, interactive: false }).addTo(layer);
-    map.setView(centre, 11);
+    shown.push(centre);
   }
   e.candidates.forEach((c) => {
     const pick = () => propose(c.lat, c.lng, `candidate ${c.name}`);
-    L.circleMarker([c.lat, c.lng], { radius: 8, color: "#e65100" }).bindTooltip(`${c.name} (${c.km} km)`)
+    L.circleMarker([c.lat, c.lng], { radius: 8, color: "#e65100" }).bindTooltip(text("span", `${c.name} (${c.km} km)`))
       .on("click", pick).addTo(layer);
+    shown.push([c.lat, c.lng]);
   });
   if (e.latitude !== null) {
     L.circleMarker([e.latitude, e.longitude], { radius: 6, color: "#2e7d32", interactive: false }).addTo(layer);
+    shown.push([e.latitude, e.longitude]);
   }
+  if (shown.length) map.fitBounds(L.latLngBounds(shown).pad(0.1), { maxZoom: 11, animate: false });
   say(`${e.place} (${e.cluster}): ${e.tickets} open ticket(s), ${why(e)}. Click the map or a candidate, then confirm.`);
   const data = await api(`/api/tickets?key=${encodeURIComponent(key)}`);
   if (selected !== e) return; // another entry was chosen meanwhile
@@ -108,20 +143,25 @@ el("confirm").addEventListener("click", async () => {
   if (!pending) return;
   try {
     const done = await api("/api/place", pending);
+    remember([...myPlacements(), done.placement]);
     const index = entries.findIndex((e) => e.key === pending.key);
     const next = entries[index + 1];
     await load(next && next.key);
-    say(`placed: ${done.moved} ticket(s) moved`);
+    say(`placed: ${done.moved} ticket(s) moved (placement #${done.placement})`);
   } catch (err) {
     say(err.message, true);
   }
 });
 
 el("undo").addEventListener("click", async () => {
+  const placements = myPlacements();
+  const last = placements.pop();
+  if (last === undefined) return;
+  remember(placements); // tried once: reverted, or refused because the entry changed since
   try {
-    const done = await api("/api/undo", {});
+    const done = await api("/api/revert", { placement: last });
     await load(done.key);
-    say(`undone: ${done.moved} ticket(s) moved back`);
+    say(`undone: placement #${last} reverted, ${done.moved} ticket(s) moved back`);
   } catch (err) {
     say(err.message, true);
   }
