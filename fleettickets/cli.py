@@ -16,10 +16,11 @@ import typer
 from typer._click.exceptions import UsageError  # typer >= 0.26 vendors click; the tests hold this import
 from typer.core import TyperGroup
 
-from fleettickets import adopt as adoption
 from fleettickets import history, jsonout, reports
 from fleettickets import migrate as migrations
 from fleettickets import status as pipeline_status
+from fleettickets.adopt import apply as adoption
+from fleettickets.adopt import undo as way_back
 from fleettickets.config import load_settings, redact
 from fleettickets.console import Format, Reporter
 from fleettickets.db import connect, first_line
@@ -137,10 +138,10 @@ def migrate(
         reporter.step(adoption.summary(result))
         return
     if drop_adopted:
-        adoption.drop_kept(url, drop_adopted, reporter)
+        way_back.drop_kept(url, drop_adopted, reporter)
         return
     if undo_adopt:
-        reporter.step(adoption.undo(url, undo_adopt, reporter))
+        reporter.step(way_back.undo(url, undo_adopt, reporter))
         return
     if status:
         with connect(url) as conn:

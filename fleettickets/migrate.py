@@ -16,7 +16,7 @@ import hashlib
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -215,7 +215,7 @@ def _has_type_column(conn: psycopg.Connection) -> bool:
 
 def migrate(url: str, reporter: Reporter, directory: Path | None = None) -> MigrateResult:
     migrations = discover(directory)
-    with db.connect(url, autocommit=True) as conn, _migrate_lock(conn), _one_line(conn):
+    with db.connect(url, autocommit=True) as conn, holding(conn, db.LOCK_MIGRATE), _one_line(conn):
         refuse_unadopted(conn)
         return apply_all(conn, migrations, reporter)
 
@@ -306,10 +306,7 @@ def _apply(conn: psycopg.Connection, migration: Migration, reporter: Reporter) -
                 },
             )
     except psycopg.errors.LockNotAvailable:
-        raise MigrationBusy(
-            f"migration {migration.script} waited over {db.LOCK_TIMEOUT_SECONDS} s for a table in use "
-            "(a running ingest?) and was rolled back: it will be retried"
-        ) from None
+        raise _table_in_use(f"migration {migration.script}") from None
     except psycopg.errors.DependentObjectsStillExist as e:
         raise MigrationError(f"migration {migration.script} was rolled back: {_dependants(conn, e)}") from None
     except psycopg.Error as e:
@@ -319,6 +316,13 @@ def _apply(conn: psycopg.Connection, migration: Migration, reporter: Reporter) -
             f"migration {migration.script} failed and was rolled back: {db.first_line(e)}{hint(str(e))}"
         ) from None
     reporter.step(f"applied {migration.script} ({time.monotonic() - started:.2f}s)")
+
+
+def _table_in_use(what: str) -> MigrationBusy:
+    return MigrationBusy(
+        f"{what} waited over {db.LOCK_TIMEOUT_SECONDS} s for a table in use (a running ingest?) and was rolled back:"
+        " it will be retried"
+    )
 
 
 def _dependants(conn: psycopg.Connection, error: psycopg.Error) -> str:
@@ -338,24 +342,37 @@ def _one_line(conn: psycopg.Connection) -> Iterator[None]:
     try:
         yield
     except psycopg.errors.LockNotAvailable:
-        raise  # the migration lock's own message, below
+        raise _table_in_use("migrate") from None
     except psycopg.Error as e:
         if conn.broken:
             raise DatabaseError(f"lost the database while migrating: {db.first_line(e)}") from None
         raise MigrationError(f"cannot migrate: {db.first_line(e)}") from None
 
 
+# Who holds each lock, for the line that ends a wait for it.
+HOLDERS = {
+    db.LOCK_MIGRATE: "another migrate has held the migration lock",
+    db.LOCK_INGEST: "an ingest has held the ingest lock",
+    db.LOCK_GEOCODE: "a geocoding run has held the geocoding lock",
+}
+
+
 @contextmanager
-def _migrate_lock(conn: psycopg.Connection) -> Iterator[None]:
-    """One migrate at a time (two containers starting together): the second waits, within the
-    session's lock timeout."""
-    try:
-        with db.advisory_lock(conn, db.LOCK_MIGRATE, wait=True):
-            yield
-    except psycopg.errors.LockNotAvailable:
-        raise MigrationBusy(
-            f"another migrate has held the migration lock for over {db.LOCK_TIMEOUT_SECONDS} s: it will be retried"
-        ) from None
+def holding(conn: psycopg.Connection, *keys: int) -> Iterator[None]:
+    """Each lock of `keys`, in turn, held for the block: one migrate at a time (two containers
+    starting together), and a take-over waits for the runs that write. Each is waited for within
+    the session's lock timeout; past it, one line says who held it (migrate's and the take-over's
+    alike)."""
+    with ExitStack() as held:
+        for key in keys:
+            try:
+                held.enter_context(db.advisory_lock(conn, key, wait=True))
+            except psycopg.errors.LockNotAvailable:
+                raise MigrationBusy(
+                    f"{HOLDERS[key]} for over {db.LOCK_TIMEOUT_SECONDS} s: nothing was changed;"
+                    " try again once it is done"
+                ) from None
+        yield
 
 
 def hint(error: str) -> str:

@@ -15,8 +15,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from fleettickets import adopt, migrate
-from fleettickets.adopt import Facts, plan
+from fleettickets import migrate
+from fleettickets.adopt.apply import adopt
+from fleettickets.adopt.plan import Facts, plan, unknown_values
 from fleettickets.catalog import Column, Dependant
 from fleettickets.cli import app
 from fleettickets.errors import MigrationError
@@ -57,7 +58,6 @@ def facts(**changes) -> Facts:
     base = dict(
         tables={"inc": INC, "schema_migrations": [Column("filename", T, False)]},
         rows={"inc": 3},
-        values={},
         filled={},
         other_objects=[],
         dependants=[],
@@ -100,10 +100,9 @@ def test_the_plan_maps_what_it_can_and_names_what_it_cannot(tables, filled, refu
         assert any(r.startswith(refusal) for r in p.refusals), p.refusals
 
 
-def test_the_plan_refuses_unknown_values_key_collisions_and_foreign_dependants():
+def test_the_plan_refuses_key_collisions_and_foreign_dependants():
     p = plan(
         facts(
-            values={("inc", "geo_source"): {"location", "gps"}},
             location_keys=[
                 ("Kilimani, Nairobi, Kenya", "Kilimani", "Nairobi"),
                 ("kilimani|nairobi", "KILIMANI", "Nairobi"),
@@ -120,11 +119,28 @@ def test_the_plan_refuses_unknown_values_key_collisions_and_foreign_dependants()
     assert p.shared_views == ["inc_open_sla"]
     assert "reporting.v_board reads tickets.inc_open_sla: kept working, re-pointed at the adopted tickets" in p.lines
     joined = "\n".join(p.refusals)
-    assert "tickets.inc.geo_source has values fleettickets does not know: gps" in joined
     assert "'Kilimani, Nairobi, Kenya' and 'kilimani|nairobi' are the same place ('kilimani, nairobi, kenya')" in joined
     assert "reporting.v_raw depends on tickets.inc: it would break or keep reading the old table" in joined
     assert "extension postgis is installed in the tickets schema" in joined
     assert "reporting.inc_map exists and is not the earlier loader's" in joined
+
+
+ALLOWED = {("inc", "geo_source"): frozenset({"feed", "location", "cluster", "none"})}
+
+
+@pytest.mark.parametrize(
+    ("values", "refusals"),
+    [
+        ({("inc", "geo_source"): {"location", "none"}}, []),
+        (
+            {("inc", "geo_source"): {"location", "gps", "GPS"}},
+            ["tickets.inc.geo_source has values fleettickets does not know: GPS, gps"],
+        ),
+        ({("inc", "note"): {"anything"}}, []),  # no CHECK lists its values
+    ],
+)
+def test_values_a_check_does_not_allow_refuse(values, refusals):
+    assert unknown_values(values, ALLOWED) == refusals
 
 
 # --- never migrated silently ---------------------------------------------------------------------
@@ -322,7 +338,7 @@ def test_the_map_answers_before_during_and_after_with_the_same_tickets_positione
     reader = threading.Thread(target=read)
     reader.start()
     try:
-        adopt.adopt(url, quiet(), apply=True)
+        adopt(url, quiet(), apply=True)
     finally:
         done.set()
         reader.join()
