@@ -1,4 +1,4 @@
-"""Adoption of a seed-era database: how long `migrate --adopt` takes, and how long the map's readers
+"""Adoption of a seed-era database: how long `fleettickets adopt apply` takes, and how long the map's readers
 wait meanwhile.
 
     .venv/bin/python -m bench.adopt [--tickets 200000]

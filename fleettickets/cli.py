@@ -114,35 +114,41 @@ def migrate(
         bool, typer.Option("--status", help="List applied and pending migrations; apply nothing.")
     ] = False,
     adopt: Annotated[
-        bool, typer.Option("--adopt", help="Take over the database the earlier loader built (one transaction).")
+        bool, typer.Option("--adopt", help="Old spelling of `adopt apply` (with --dry-run, of `adopt plan`).")
     ] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --adopt: print the plan, change nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --adopt: `adopt plan`.")] = False,
     drop_adopted: Annotated[
-        str | None,
-        typer.Option("--drop-adopted", metavar="SCHEMA", help="Drop the earlier loader's objects an adoption kept."),
+        str | None, typer.Option("--drop-adopted", metavar="SCHEMA", help="Old spelling of `adopt drop SCHEMA`.")
     ] = None,
     undo_adopt: Annotated[
-        str | None,
-        typer.Option(
-            "--undo-adopt", metavar="SCHEMA", help="The way back: the earlier loader's objects kept in SCHEMA return."
-        ),
+        str | None, typer.Option("--undo-adopt", metavar="SCHEMA", help="Old spelling of `adopt undo SCHEMA`.")
     ] = None,
 ) -> None:
-    """Apply pending SQL migrations in order (idempotent)."""
+    """Apply pending SQL migrations in order (idempotent); --status lists them. Taking over the
+    earlier loader's database is `fleettickets adopt`: --adopt, --drop-adopted, --undo-adopt are
+    its old spellings, kept as aliases."""
+    given = [
+        flag
+        for flag, on in (
+            ("--status", status),
+            ("--adopt", adopt),
+            ("--drop-adopted", drop_adopted is not None),
+            ("--undo-adopt", undo_adopt is not None),
+        )
+        if on
+    ]
+    if len(given) > 1:
+        raise _fail(f"{given[0]} and {given[1]} do not go together: give one of them", 2)
     if dry_run and not adopt:
         raise _fail("--dry-run goes with --adopt (a plain migrate has --status to show what is pending)", 2)
+    if adopt:
+        return _adopt(apply=not dry_run)
+    if drop_adopted is not None:
+        return adopt_drop(drop_adopted)
+    if undo_adopt is not None:
+        return adopt_undo(undo_adopt)
     url = load_settings().require_database()
     reporter = Reporter()
-    if adopt:
-        result = adoption.adopt(url, reporter, apply=not dry_run)
-        reporter.step(adoption.summary(result))
-        return
-    if drop_adopted:
-        way_back.drop_kept(url, drop_adopted, reporter)
-        return
-    if undo_adopt:
-        reporter.step(way_back.undo(url, undo_adopt, reporter))
-        return
     if status:
         with connect(url) as conn:
             state = migrations.read_status(conn, migrations.discover())
@@ -165,6 +171,48 @@ def migrate(
         return
     result = migrations.migrate(url, reporter)
     reporter.step(f"migrations: applied {len(result.applied)}, already applied {result.already_applied}")
+
+
+adopt_app = typer.Typer(
+    help="Take over the earlier loader's database (plan, apply), and the way back (drop, undo).", no_args_is_help=True
+)
+app.add_typer(adopt_app, name="adopt")
+KeptSchema = Annotated[str, typer.Argument(metavar="SCHEMA", help="The schema the adoption kept: tickets_adopted_...")]
+
+
+@adopt_app.command("plan")
+@command
+def adopt_plan() -> None:
+    """What adoption would carry, derive and refuse, table by table; changes nothing."""
+    _adopt(apply=False)
+
+
+@adopt_app.command("apply")
+@command
+def adopt_apply() -> None:
+    """Adopt, in one transaction: the earlier loader's objects kept whole in tickets_adopted_YYYYMMDD."""
+    _adopt(apply=True)
+
+
+def _adopt(*, apply: bool) -> None:
+    reporter = Reporter()
+    result = adoption.adopt(load_settings().require_database(), reporter, apply=apply)
+    reporter.step(adoption.summary(result))
+
+
+@adopt_app.command("drop")
+@command
+def adopt_drop(schema: KeptSchema) -> None:
+    """Drop the earlier loader's objects an adoption kept, once satisfied (refused while anything depends on them)."""
+    way_back.drop_kept(load_settings().require_database(), schema, Reporter())
+
+
+@adopt_app.command("undo")
+@command
+def adopt_undo(schema: KeptSchema) -> None:
+    """The way back: the earlier loader's objects kept in SCHEMA return; this package's are set aside."""
+    reporter = Reporter()
+    reporter.step(way_back.undo(load_settings().require_database(), schema, reporter))
 
 
 @app.command()

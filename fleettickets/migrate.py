@@ -227,7 +227,8 @@ def refuse_unadopted(conn: psycopg.Connection) -> None:
     if found:
         raise MigrationError(
             f"the database holds {found}: it was built by another loader, and nothing was changed; "
-            "see how fleettickets would take it over with `fleettickets migrate --adopt --dry-run`"
+            "see how fleettickets would take it over with `fleettickets adopt plan`"
+            " (alias `fleettickets migrate --adopt --dry-run`)"
         )
 
 

@@ -37,8 +37,8 @@ def seeded(databases, seed: Seed) -> str:
     return url
 
 
-def cli(url: str, *args: str):
-    return CliRunner().invoke(app, ["migrate", *args], env={"DATABASE_URL": url})
+def run(url: str, *args: str):
+    return CliRunner().invoke(app, list(args), env={"DATABASE_URL": url})
 
 
 def kept_in(url: str) -> str:
@@ -151,7 +151,7 @@ def test_migrate_refuses_a_seed_era_database_in_one_line_and_writes_nothing(data
     url = seeded(databases, Seed(ledger=ledger, tickets=50))
     before = catalog_and_counts(url)
 
-    result = cli(url)
+    result = run(url, "migrate")
 
     assert result.exit_code == 1
     line = result.output.strip()
@@ -160,9 +160,10 @@ def test_migrate_refuses_a_seed_era_database_in_one_line_and_writes_nothing(data
     )
     expected = {"none": "and no migration ledger", "file_name": "(tickets.schema_migrations: filename, applied_at)",
                 "version": "(tickets.schema_migrations: version, applied_at)"}  # fmt: skip
-    assert expected[ledger] in line and "`fleettickets migrate --adopt --dry-run`" in line
+    assert expected[ledger] in line
+    assert line.endswith("take it over with `fleettickets adopt plan` (alias `fleettickets migrate --adopt --dry-run`)")
     assert catalog_and_counts(url) == before
-    assert cli(url, "--status").exit_code == 1
+    assert run(url, "migrate", "--status").exit_code == 1
 
 
 def test_the_worker_and_run_ingest_sh_refuse_it_too(databases, tmp_path):
@@ -213,7 +214,7 @@ def test_adopt_keeps_every_row_and_every_verified_point(databases, ledger):
             "SELECT dataset, source_key, snapshot_at, ingested_at, metadata FROM tickets.import_meta"
         ).fetchall()
 
-    result = cli(url, "--adopt")
+    result = run(url, "adopt", "apply")
 
     assert result.exit_code == 0, result.output
     summary = result.output.strip().splitlines()[-1]
@@ -260,7 +261,7 @@ def test_adopt_keeps_every_row_and_every_verified_point(databases, ledger):
 
 def test_a_verified_point_is_never_overwritten_by_a_geocoding_run_after_adoption(databases):
     url = seeded(databases, Seed(tickets=50))
-    assert cli(url, "--adopt").exit_code == 0
+    assert run(url, "adopt", "apply").exit_code == 0
     with psycopg.connect(url) as c:
         query, point = c.execute(
             "SELECT query, ST_AsText(geom) FROM tickets.geo_locations WHERE verified AND status = 'ok' LIMIT 1"
@@ -283,7 +284,7 @@ def test_the_next_hourly_run_on_the_same_snapshot_is_unchanged(databases, store)
     etag = store.client.head_object(Bucket=store.name, Key=key)["ETag"]
     with psycopg.connect(url) as c:  # the earlier loader ingested exactly this file last
         c.execute("UPDATE tickets.import_meta SET metadata = jsonb_build_object('source_etag', %s::text)", (etag,))
-    assert cli(url, "--adopt").exit_code == 0
+    assert run(url, "adopt", "apply").exit_code == 0
 
     result = ingest_bucket(store.with_db(url), quiet(), apply=True)
 
@@ -292,7 +293,7 @@ def test_the_next_hourly_run_on_the_same_snapshot_is_unchanged(databases, store)
 
 def test_adopted_and_fresh_end_in_the_same_schema(databases, template_db):
     url = seeded(databases, Seed(tickets=30, foreign_view=True))
-    assert cli(url, "--adopt").exit_code == 0
+    assert run(url, "adopt", "apply").exit_code == 0
     fresh = database_url(databases.create(template=template_db))
 
     def dump(u: str) -> str:
@@ -352,7 +353,7 @@ def test_a_foreign_view_on_the_sla_view_keeps_working_on_the_new_tickets(databas
     url = seeded(databases, Seed(tickets=100, foreign_view=True))
     with psycopg.connect(url) as c:
         board = c.execute("SELECT * FROM reporting.v_dispatch_board ORDER BY 1, 2").fetchall()
-    result = cli(url, "--adopt")
+    result = run(url, "adopt", "apply")
     assert result.exit_code == 0, result.output
     assert "reporting.v_dispatch_board reads tickets.inc_open_sla: kept working" in result.output
     with psycopg.connect(url) as c:
@@ -404,8 +405,8 @@ def test_every_refusal_is_one_line_exit_1_and_the_database_as_before(databases, 
         c.execute(change)
     before = catalog_and_counts(url)
 
-    for args in (("--adopt", "--dry-run"), ("--adopt",)):
-        result = cli(url, *args)
+    for args in (("adopt", "plan"), ("adopt", "apply"), ("migrate", "--adopt", "--dry-run"), ("migrate", "--adopt")):
+        result = run(url, *args)
         assert result.exit_code == 1, result.output
         error = [line for line in result.output.splitlines() if line.startswith("error: ")]
         assert len(error) == 1 and error[0].startswith("error: cannot adopt: ") and "nothing was changed" in error[0]
@@ -416,12 +417,40 @@ def test_every_refusal_is_one_line_exit_1_and_the_database_as_before(databases, 
 def test_a_dry_run_prints_the_plan_and_changes_nothing(databases):
     url = seeded(databases, Seed(tickets=40, foreign_view=True))
     before = catalog_and_counts(url)
-    result = cli(url, "--adopt", "--dry-run")
+    result = run(url, "adopt", "plan")
     assert result.exit_code == 0, result.output
     assert "tickets.inc: 40 row(s) to carry over" in result.output
     assert result.output.strip().splitlines()[-1].startswith("dry run: would adopt tickets.crq 0 -> 0")
     assert catalog_and_counts(url) == before
-    assert cli(url, "--dry-run").exit_code == 2  # only with --adopt
+    assert run(url, "migrate", "--dry-run").exit_code == 2  # only with --adopt
+
+
+CONTRADICTIONS = [
+    (("--status", "--adopt"), "--status and --adopt do not go together: give one of them"),
+    (("--adopt", "--dry-run", "--status"), "--status and --adopt do not go together"),
+    (("--adopt", "--undo-adopt", "x"), "--adopt and --undo-adopt do not go together"),
+    (("--drop-adopted", "x", "--undo-adopt", "y"), "--drop-adopted and --undo-adopt do not go together"),
+    (("--status", "--drop-adopted", "x"), "--status and --drop-adopted do not go together"),
+    (("--undo-adopt", "x", "--dry-run"), "--dry-run goes with --adopt"),
+]
+
+
+@pytest.mark.parametrize(("flags", "message"), CONTRADICTIONS)
+def test_contradictory_migrate_flags_are_refused_in_one_line_and_change_nothing(databases, flags, message):
+    """`migrate --status --adopt` used to adopt, silently: the listing's flag was ignored."""
+    url = seeded(databases, Seed(tickets=10))
+    before = catalog_and_counts(url)
+    result = run(url, "migrate", *flags)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {message}") and len(result.output.strip().splitlines()) == 1
+    assert catalog_and_counts(url) == before
+
+
+def test_the_old_spellings_are_aliases_of_the_adopt_commands(databases):
+    url = seeded(databases, Seed(tickets=30))
+    assert run(url, "migrate", "--adopt", "--dry-run").output == run(url, "adopt", "plan").output
+    assert run(url, "adopt", "--help").exit_code == 0
+    assert "Old spelling of `adopt apply`" in run(url, "migrate", "--help").output
 
 
 def test_a_role_without_superuser_adopts_and_the_tenant_keeps_its_view_and_map(pg_admin, databases):
@@ -457,7 +486,7 @@ def test_a_role_without_superuser_adopts_and_the_tenant_keeps_its_view_and_map(p
             )
             board = c.execute("SELECT * FROM reporting.v_dispatch_board ORDER BY 1").fetchall()
 
-        result = cli(as_loader, "--adopt")
+        result = run(as_loader, "migrate", "--adopt")
 
         assert result.exit_code == 0, result.output
         with psycopg.connect(as_tenant) as c:
@@ -465,7 +494,7 @@ def test_a_role_without_superuser_adopts_and_the_tenant_keeps_its_view_and_map(p
             assert len(one(c, "SELECT reporting.fn_tickets_for_map(p_open_only := false)")["features"]) == 60
         assert migrate.migrate(as_loader, quiet()).applied == []
 
-        undone = cli(as_loader, "--undo-adopt", kept_in(as_loader))  # the way back needs no more
+        undone = run(as_loader, "migrate", "--undo-adopt", kept_in(as_loader))  # the way back needs no more
         assert undone.exit_code == 0, undone.output
         with psycopg.connect(as_tenant) as c:
             assert c.execute("SELECT * FROM reporting.v_dispatch_board ORDER BY 1").fetchall() == board
@@ -478,12 +507,12 @@ def test_a_role_without_superuser_adopts_and_the_tenant_keeps_its_view_and_map(p
 
 def test_drop_adopted_waits_for_the_last_dependant_then_removes_the_kept_objects(databases):
     url = seeded(databases, Seed(tickets=20))
-    assert cli(url, "--adopt").exit_code == 0
+    assert run(url, "adopt", "apply").exit_code == 0
     kept = kept_in(url)
     with psycopg.connect(url, autocommit=True) as c:
         c.execute(f"CREATE VIEW public.v_old AS SELECT ticket_id FROM {kept}.inc")
 
-    refused = cli(url, "--drop-adopted", kept)
+    refused = run(url, "migrate", "--drop-adopted", kept)
     assert refused.exit_code == 1
     assert (
         refused.output.strip() == f"error: cannot drop {kept}: public.v_old depends on {kept}.inc; nothing was dropped"
@@ -491,12 +520,12 @@ def test_drop_adopted_waits_for_the_last_dependant_then_removes_the_kept_objects
 
     with psycopg.connect(url, autocommit=True) as c:
         c.execute("DROP VIEW public.v_old")
-    assert cli(url, "--drop-adopted", kept).exit_code == 0
+    assert run(url, "adopt", "drop", kept).exit_code == 0
     with psycopg.connect(url) as c:
         assert one(c, "SELECT to_regnamespace(%s)", (kept,)) is None
         assert one(c, "SELECT dropped_at IS NOT NULL FROM tickets.adoptions") is True
         assert one(c, "SELECT count(*) FROM tickets.inc") == 20
-    assert cli(url, "--drop-adopted", "public").exit_code == 1
+    assert run(url, "adopt", "drop", "public").exit_code == 1
 
 
 def handed_back(url: str) -> tuple[list[tuple], dict[str, int]]:
@@ -512,10 +541,10 @@ def test_undo_adopt_gives_the_earlier_loader_its_database_back_as_it_was(databas
     with psycopg.connect(url) as c:
         map_before = one(c, "SELECT reporting.fn_tickets_for_map(p_open_only := false)")
         board = c.execute("SELECT * FROM reporting.v_dispatch_board ORDER BY 1, 2").fetchall()
-    assert cli(url, "--adopt").exit_code == 0
+    assert run(url, "adopt", "apply").exit_code == 0
     kept = kept_in(url)
 
-    result = cli(url, "--undo-adopt", kept)
+    result = run(url, "adopt", "undo", kept)
     assert result.exit_code == 0, result.output
     assert re.search(r"undone: this package's objects are set aside in tickets_replaced_\d{8} \(60 ", result.output)
     assert handed_back(url) == before  # every object of the loader's, by oid and definition; every row
@@ -531,20 +560,20 @@ def test_undo_adopt_gives_the_earlier_loader_its_database_back_as_it_was(databas
         assert one(c, f"SELECT count(*) FROM {aside}.inc") == 60  # this package's, kept whole
         assert one(c, f"SELECT kept_in FROM {aside}.adoptions") == kept
 
-    refused = cli(url)  # the safety net holds again: no silent migrate of the loader's database
-    assert refused.exit_code == 1 and "--adopt" in refused.output
-    assert cli(url, "--adopt").exit_code == 0  # and the way forward is open again
-    assert cli(url, "--undo-adopt", "tickets").exit_code == 1
+    refused = run(url, "migrate")  # the safety net holds again: no silent migrate of the loader's database
+    assert refused.exit_code == 1 and "`fleettickets adopt plan`" in refused.output
+    assert run(url, "adopt", "apply").exit_code == 0  # and the way forward is open again
+    assert run(url, "adopt", "undo", "tickets").exit_code == 1
 
 
 def test_undo_adopt_is_refused_while_a_tenant_reads_this_packages_objects(databases):
     url = seeded(databases, Seed(tickets=20))
-    assert cli(url, "--adopt").exit_code == 0
+    assert run(url, "adopt", "apply").exit_code == 0
     kept = kept_in(url)
     with psycopg.connect(url, autocommit=True) as c:
         c.execute("CREATE VIEW public.v_positions AS SELECT ticket_id FROM reporting.inc_map")
     before = catalog_and_counts(url)
-    result = cli(url, "--undo-adopt", kept)
+    result = run(url, "adopt", "undo", kept)
     assert result.exit_code == 1
     assert result.output.strip() == (
         "error: cannot undo the adoption: public.v_positions depends on reporting.inc_map; nothing was changed"
