@@ -335,7 +335,7 @@ def data_fixes(conn: psycopg.Connection) -> list[str]:
         r[0]
         for r in conn.execute(
             "SELECT proname FROM pg_proc WHERE pronamespace = 'tickets'::regnamespace AND pronargs = 0"
-            " AND proname LIKE 'data\\_fix\\_%%'"
+            " AND starts_with(proname, 'data_fix_')"
         )
     ]
     found = [(int(m.group(1)), name) for name in names if (m := _DATA_FIX.match(name))]

@@ -107,6 +107,17 @@ def command(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+Leave = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--leave",
+        metavar="tickets.TABLE.COLUMN",
+        help="Adopt without this filled column that has no place here (the plan names each); it stays in the kept"
+        " schema. Repeatable.",
+    ),
+]
+
+
 @app.command()
 @command
 def migrate(
@@ -123,6 +134,7 @@ def migrate(
     undo_adopt: Annotated[
         str | None, typer.Option("--undo-adopt", metavar="SCHEMA", help="Old spelling of `adopt undo SCHEMA`.")
     ] = None,
+    leave: Leave = None,
 ) -> None:
     """Apply pending SQL migrations in order (idempotent); --status lists them. Taking over the
     earlier loader's database is `fleettickets adopt`: --adopt, --drop-adopted, --undo-adopt are
@@ -141,8 +153,10 @@ def migrate(
         raise _fail(f"{given[0]} and {given[1]} do not go together: give one of them", 2)
     if dry_run and not adopt:
         raise _fail("--dry-run goes with --adopt (a plain migrate has --status to show what is pending)", 2)
+    if leave and not adopt:
+        raise _fail("--leave goes with --adopt (or `fleettickets adopt plan|apply`)", 2)
     if adopt:
-        return _adopt(apply=not dry_run)
+        return _adopt(apply=not dry_run, leave=leave)
     if drop_adopted is not None:
         return adopt_drop(drop_adopted)
     if undo_adopt is not None:
@@ -182,21 +196,21 @@ KeptSchema = Annotated[str, typer.Argument(metavar="SCHEMA", help="The schema th
 
 @adopt_app.command("plan")
 @command
-def adopt_plan() -> None:
-    """What adoption would carry, derive and refuse, table by table; changes nothing."""
-    _adopt(apply=False)
+def adopt_plan(leave: Leave = None) -> None:
+    """What adoption would carry, derive, leave and refuse, table by table; changes nothing."""
+    _adopt(apply=False, leave=leave)
 
 
 @adopt_app.command("apply")
 @command
-def adopt_apply() -> None:
+def adopt_apply(leave: Leave = None) -> None:
     """Adopt, in one transaction: the earlier loader's objects kept whole in tickets_adopted_YYYYMMDD."""
-    _adopt(apply=True)
+    _adopt(apply=True, leave=leave)
 
 
-def _adopt(*, apply: bool) -> None:
+def _adopt(*, apply: bool, leave: list[str] | None) -> None:
     reporter = Reporter()
-    result = adoption.adopt(load_settings().require_database(), reporter, apply=apply)
+    result = adoption.adopt(load_settings().require_database(), reporter, apply=apply, leave=leave or ())
     reporter.step(adoption.summary(result))
 
 

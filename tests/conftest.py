@@ -14,7 +14,7 @@ import functools
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from fleettickets.geocode.run import geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_csv
 from tests.helpers import csv_text, quiet, record
 from tests.pgcluster import Cluster, ClusterError, free_port
+from tests.seed_era import Seed, build, reshape
 
 TEST_CLUSTER = Path(__file__).resolve().parent.parent / ".pgdata"
 CONTRACT_NAMES = (
@@ -126,6 +127,21 @@ def databases(pg_admin) -> Iterator[Databases]:
     databases = Databases(pg_admin)
     yield databases
     databases.drop_all()
+
+
+@pytest.fixture
+def seed_era(databases) -> Callable[..., str]:
+    """seed_era(Seed(...), shape=None) -> the URL of a database of this test's own that the earlier
+    loader built (tests/seed_era.py), in one of its SHAPES if named."""
+
+    def make(seed: Seed, shape: str | None = None) -> str:
+        url = database_url(databases.create())
+        build(url, seed)
+        if shape:
+            reshape(url, shape)
+        return url
+
+    return make
 
 
 @pytest.fixture

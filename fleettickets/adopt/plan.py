@@ -1,24 +1,36 @@
-"""What adoption will do, and what it refuses, from the catalog's facts alone (pure): each table
-and column the seed README documents mapped onto this package's schema."""
+"""What adoption will do, and what it refuses, from the catalog's facts alone (pure).
+
+Each table and column the seed README documents is mapped onto this package's schema. What this
+package's own rules derive is derived (a location's place and cluster, from its query or from the
+tickets' labels); an old column that means the same as one of ours (a timestamp of the same row,
+a point's coordinates) is recognised by its type and name, and the plan says so; a filled column
+with no home at all is listed with its count and refuses the adoption unless the operator names
+it (`--leave tickets.TABLE.COLUMN`): it then stays in the kept schema. Nothing is left silently.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from fleettickets.catalog import Column, Dependant
-from fleettickets.geocode.places import location_key
+from fleettickets.geocode.places import location_key, normalise, strip_codes
 
 SEED_MAP_FUNCTION = "fn_tickets_for_map"  # the one object the loader owned in `reporting`
 
 # How an old column's type becomes the new one's without loss: old type -> SQL ({c} the column).
-TEXT = {"text": "{c}", "character varying": "{c}::text"}
+TEXT = {"text": "{c}", "character varying": "{c}::text", "character": "{c}::text"}
 JSONB = {"jsonb": "{c}", "json": "{c}::jsonb", "text": "{c}::jsonb"}
 POINT = {"geometry(Point,4326)": "{c}", "geography(Point,4326)": "{c}::geometry", "geometry": "{c}"}
-MOMENT = {"timestamp with time zone": "{c}", "timestamp without time zone": "{c}::timestamptz"}
+# A wall-clock timestamp of the loader's is EAT: the clock of the feed and of its scheduled task.
+NAIVE = "timestamp without time zone"
+MOMENT = {"timestamp with time zone": "{c}", NAIVE: "({c} AT TIME ZONE 'Africa/Nairobi')"}
 FLAG = {"boolean": "{c}"}
 NUMBER = {"double precision": "{c}", "real": "{c}::double precision", "numeric": "{c}::double precision"}
 RESOLVED = "resolved"  # a ticket position the old table lacks: resolved from the gazetteers
+DERIVED = "derived"  # a location's place and cluster the old table lacks: derived (plan_locations)
 
 
 @dataclass(frozen=True)
@@ -48,8 +60,8 @@ SEED_TABLES: dict[str, tuple[Field, ...]] = {
     "geo_clusters": (Field("cluster", TEXT), Field("query", TEXT, "o.cluster"), *ANSWER, *REVIEW),
     "geo_locations": (
         Field("query", TEXT),  # re-keyed by this package's rule (location_key)
-        Field("place", TEXT),
-        Field("cluster", TEXT),
+        Field("place", TEXT, DERIVED),
+        Field("cluster", TEXT, DERIVED),
         *ANSWER,
         Field("distance_km", NUMBER, "NULL"),
         *REVIEW,
@@ -70,6 +82,21 @@ LEDGER = "schema_migrations"
 # Views of the loader that this package defines too: another tenant's view may read them, and
 # keeps reading the same object, re-pointed at the new tables.
 SHARED_VIEWS = frozenset({"inc_open_sla"})
+# The tables keyed by a location's query: the loader's key, re-derived (the temporary table
+# adopt_keys holds each old key with this package's, its place and its cluster).
+KEYED_BY_LOCATION = ("geo_locations", "geo_location_names")
+
+# This package's timestamp of a row, and the names an old table gives its own: the most recent
+# change first (the first that holds a value is carried), then the row's first moment.
+ROW_TIMES = frozenset({"geocoded_at", "ingested_at"})
+LAST_CHANGE = re.compile(
+    r"(?:updated|modified|refreshed|checked|geocoded|ingested|loaded|saved)_at"
+    r"|last_(?:updated|modified|refreshed|checked|geocoded|ingested|loaded)"
+)
+FIRST_CHANGE = re.compile(r"(?:created|inserted|added)_at")
+# A point kept as two numbers.
+LATITUDES = ("lat", "latitude")
+LONGITUDES = ("lng", "lon", "long", "longitude")
 
 
 @dataclass(frozen=True)
@@ -78,12 +105,25 @@ class Facts:
 
     tables: dict[str, list[Column]]  # tickets.<table> -> its columns (the ledger included)
     rows: dict[str, int]
-    filled: dict[tuple[str, str], int]  # extra stored columns -> how many rows have a value there
+    filled: dict[tuple[str, str], int]  # stored columns named like none of ours -> how many values
     other_objects: list[str]  # views, functions, sequences of the loader's schema
     dependants: list[Dependant]  # other tenants' objects that depend on the loader's
     taken_names: list[str]  # objects of `reporting` named like this package's own (not the loader's)
     extensions: list[str]  # extensions installed in the tickets schema
-    location_keys: list[tuple[str, str, str]]  # (old query, place, cluster) of geo_locations
+    locations: list[tuple[str, str | None, str | None]] = field(default_factory=list)  # geo_locations:
+    # (query, place, cluster) as stored, None where the column is missing
+    labels: list[tuple[str, str]] = field(default_factory=list)  # the tickets' (location_name, cluster)
+    clusters: list[str] = field(default_factory=list)  # the names in geo_clusters
+
+
+@dataclass(frozen=True)
+class Location:
+    """A location entry: the loader's key, this package's, and the place and cluster it stands for."""
+
+    old: str
+    new: str
+    place: str
+    cluster: str
 
 
 @dataclass
@@ -91,9 +131,12 @@ class Plan:
     kept_in: str
     lines: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
-    selects: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> new column -> SQL
-    new_keys: dict[str, str] = field(default_factory=dict)  # old geo_locations key -> this package's
+    selects: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> new column -> SQL over `o`
+    joins: dict[str, str] = field(default_factory=dict)  # table -> what the old rows are joined with
+    locations: list[Location] = field(default_factory=list)
+    spellings: list[tuple[str, str, str]] = field(default_factory=list)  # (location_name, cluster, query)
     shared_views: list[str] = field(default_factory=list)  # loader views that tenants read: re-pointed
+    left: list[str] = field(default_factory=list)  # tickets.TABLE.COLUMN left in kept_in, as asked
 
 
 def base_type(type_: str) -> str:
@@ -101,20 +144,15 @@ def base_type(type_: str) -> str:
     return type_ if type_.startswith(("geometry", "geography")) else type_.split("(")[0]
 
 
-def conversion(f: Field, column: Column | None) -> tuple[str | None, str | None]:
-    """(SQL for the new column, refusal): from the old column, else what stands in for it."""
-    if column is None:
-        if f.missing is None:
-            return None, f"no column {f.name}"
-        return f.missing, None
-    template = f.casts.get(column.type) or f.casts.get(base_type(column.type))
-    if template is None:
-        return None, f"column {f.name} is {column.type}, which cannot become {next(iter(f.casts))} without loss"
-    return template.format(c=f"o.{column.name}"), None
+def cast(casts: Mapping[str, str], column: Column) -> str | None:
+    """SQL for the old column as the new type, or None when it cannot become it without loss."""
+    template = casts.get(column.type) or casts.get(base_type(column.type))
+    return template.format(c=f"o.{column.name}") if template else None
 
 
-def plan(facts: Facts, kept_in: str) -> Plan:
-    """What adoption will do, and what it refuses, from the catalog alone."""
+def plan(facts: Facts, kept_in: str, leave: Collection[str] = ()) -> Plan:
+    """What adoption will do, and what it refuses, from the catalog alone. `leave`: the filled
+    columns with no place here that the operator has named, to be left in kept_in."""
     p = Plan(kept_in)
     for name in facts.extensions:
         p.refusals.append(f"extension {name} is installed in the tickets schema: move it out first")
@@ -126,7 +164,9 @@ def plan(facts: Facts, kept_in: str) -> Plan:
         p.refusals.append(f"tickets.{table} is not a table of the earlier loader: move it out of the tickets schema")
     for table, fields in SEED_TABLES.items():
         if table in facts.tables:
-            _plan_table(p, facts, table, fields)
+            _plan_table(p, facts, table, fields, frozenset(leave))
+    for name in sorted(set(leave) - set(p.left)):
+        p.refusals.append(f"--leave {name}: the plan leaves no such column (only a filled one with no place here)")
     ledger = facts.tables.get(LEDGER)
     if ledger is None:
         p.lines.append("tickets.schema_migrations: none; the adoption is recorded in tickets.adoptions")
@@ -135,7 +175,7 @@ def plan(facts: Facts, kept_in: str) -> Plan:
             f"tickets.schema_migrations ({', '.join(c.name for c in ledger)}): {facts.rows.get(LEDGER, 0):,} row(s),"
             " copied into tickets.adoptions and kept"
         )
-    _plan_keys(p, facts)
+    _plan_locations(p, facts)
     for d in facts.dependants:
         on = d.on.split(".", 1)[-1]
         if d.on.startswith("tickets.") and on in SHARED_VIEWS:
@@ -152,46 +192,185 @@ def plan(facts: Facts, kept_in: str) -> Plan:
     return p
 
 
-def _plan_table(p: Plan, facts: Facts, table: str, fields: tuple[Field, ...]) -> None:
-    columns = {c.name: c for c in facts.tables[table]}
+def _plan_table(p: Plan, facts: Facts, table: str, fields: tuple[Field, ...], leave: frozenset[str]) -> None:
+    # A generated column is derived from raw: this package's own generated columns replace it.
+    stored = [c for c in facts.tables[table] if not c.generated]
+    ours = {f.name for f in fields}
+    others = [c for c in stored if c.name not in ours]
+    carried: set[str] = set()
     select: dict[str, str] = {}
     for f in fields:
-        expr, refusal = conversion(f, columns.get(f.name))
-        if refusal:
-            p.refusals.append(f"tickets.{table}: {refusal}")
-        elif expr is not None:
-            select[f.name] = expr
-            if f.name not in columns:
-                p.lines.append(f"tickets.{table}.{f.name}: absent, set to {_describe(expr)}")
-    known = {f.name for f in fields}
-    for c in facts.tables[table]:
-        if c.name in known:
+        exact = next((c for c in stored if c.name == f.name), None)
+        if exact is not None and cast(f.casts, exact) is None:
+            into = next(iter(f.casts))
+            p.refusals.append(
+                f"tickets.{table}: column {f.name} is {exact.type}, which cannot become {into} without loss"
+            )
             continue
-        if c.generated:
-            continue  # derived from raw: this package's own generated columns replace it
-        filled = facts.filled.get((table, c.name), 0)
-        if filled:
-            p.refusals.append(f"tickets.{table}.{c.name} ({c.type}) holds {filled:,} value(s) with no place here")
+        sources = _sources(f, exact, others)
+        if not sources and f.missing is None:
+            p.refusals.append(f"tickets.{table}: no column {f.name}")
+            continue
+        if not sources:
+            select[f.name] = f.missing  # type: ignore[assignment]  # checked just above
+            if f.missing != DERIVED:
+                p.lines.append(f"tickets.{table}.{f.name}: absent, set to {_describe(f.missing)}")
+            continue
+        exprs = [expr for _, expr in sources]
+        if f.missing not in (None, "NULL", RESOLVED, DERIVED):
+            exprs.append(f.missing)  # this package's column is NOT NULL: the default where the old one is empty
+        select[f.name] = exprs[0] if len(exprs) == 1 else f"coalesce({', '.join(exprs)})"
+        for i, (columns, _) in enumerate(sources):
+            carried.update(c.name for c in columns)
+            if columns != (exact,):
+                p.lines.append(_recognised(table, f.name, columns, [c for c, _ in sources[:i]]))
+            p.lines += [f"tickets.{table}.{c.name} ({c.type}): read as EAT" for c in columns if c.type == NAIVE]
+    for c in others:
+        if c.name in carried:
+            continue
+        name, filled = f"tickets.{table}.{c.name}", facts.filled.get((table, c.name), 0)
+        if not filled:
+            p.lines.append(f"{name}: empty, not carried")
+        elif name in leave:
+            p.left.append(name)
+            p.lines.append(f"{name} ({c.type}): {filled:,} value(s) with no place here, left in {p.kept_in} (--leave)")
         else:
-            p.lines.append(f"tickets.{table}.{c.name}: empty, not carried")
+            p.refusals.append(
+                f"{name} ({c.type}) holds {filled:,} value(s) with no place here: to adopt without them"
+                f" (they stay in {p.kept_in}), name it: --leave {name}"
+            )
     p.selects[table] = select
     p.lines.append(f"tickets.{table}: {facts.rows.get(table, 0):,} row(s) to carry over")
 
 
-def _plan_keys(p: Plan, facts: Facts) -> None:
-    """The loader keyed its location cache its own way: each entry gets this package's key, and two
-    entries that would share one are refused (one of them would be lost)."""
-    seen: dict[str, str] = {}
-    for old, place, cluster in facts.location_keys:
-        new = location_key(place, cluster)
-        if new in seen:
-            p.refusals.append(f"tickets.geo_locations: {seen[new]!r} and {old!r} are the same place ({new!r})")
-        seen[new] = old
-        p.new_keys[old] = new
+def _sources(f: Field, exact: Column | None, others: list[Column]) -> list[tuple[tuple[Column, ...], str]]:
+    """The old columns that hold this field's value, each with its SQL, the first preferred: the
+    column of the same name; for a row's timestamp, the old table's own (updated_at, ...); for a
+    point, its coordinates or a point column of another name."""
+    found: list[tuple[tuple[Column, ...], str]] = []
+    if exact is not None:
+        found.append(((exact,), cast(f.casts, exact) or ""))
+    if f.name in ROW_TIMES:
+        ranked = [c for c in others if LAST_CHANGE.fullmatch(c.name)]
+        ranked += [c for c in others if FIRST_CHANGE.fullmatch(c.name)]
+        found += [((c,), expr) for c in ranked if (expr := cast(f.casts, c))]
+    elif f.name == "geom" and exact is None:
+        found += _position(others)
+    return found
+
+
+def _position(others: list[Column]) -> list[tuple[tuple[Column, ...], str]]:
+    lat = next((c for c in others if c.name in LATITUDES and cast(NUMBER, c)), None)
+    lng = next((c for c in others if c.name in LONGITUDES and cast(NUMBER, c)), None)
+    if lat and lng:
+        y, x = cast(NUMBER, lat), cast(NUMBER, lng)
+        point = f"CASE WHEN {y} IS NOT NULL AND {x} IS NOT NULL THEN ST_SetSRID(ST_MakePoint({x}, {y}), 4326) END"
+        return [((lat, lng), point)]
+    points = [c for c in others if c.type.startswith(("geometry", "geography")) and cast(POINT, c)]
+    return [((points[0],), cast(POINT, points[0]) or "")] if len(points) == 1 else []
+
+
+def _recognised(table: str, name: str, columns: tuple[Column, ...], before: list[tuple[Column, ...]]) -> str:
+    names = ", ".join(c.name for c in columns)
+    if name in ROW_TIMES:
+        what = "a timestamp of the same row"
+    else:
+        what = "a point's coordinates" if len(columns) == 2 else "the same point"
+    where = f" where {' and '.join(c.name for cs in before for c in cs)} is empty" if before else ""
+    return f"tickets.{table}.{names} ({columns[0].type}): {what}, carried as {name}{where}"
 
 
 def _describe(expr: str) -> str:
     return "the position the gazetteers give" if expr == RESOLVED else expr
+
+
+# --- the location cache's keys -------------------------------------------------------------------
+
+
+def label_keys(labels: Iterable[tuple[str, str]]) -> list[tuple[str, str, str, str]]:
+    """(location_name, cluster, place, key) of each ticket label that names a place, by this
+    package's rules: the place words (strip_codes) and the cache key (location_key)."""
+    found = []
+    for name, cluster in sorted(labels):
+        place = strip_codes(name)
+        if place:
+            found.append((name, cluster, place, location_key(place, cluster)))
+    return found
+
+
+def locate(
+    query: str,
+    place: str | None,
+    cluster: str | None,
+    labelled: Mapping[str, tuple[str, str]],
+    clusters: Collection[str],
+) -> tuple[str, str, str] | None:
+    """(place, cluster, whence) of a location entry: as stored; else from a ticket label that this
+    package's rules key as the query; else read from the query (`place, cluster, Kenya`), the
+    cluster being one the gazetteer knows, or the only reading. None when neither says."""
+    if place and cluster:
+        return place, cluster, "stored"
+    label = labelled.get(normalise(query))
+    if label and _fits(label, place, cluster):
+        return (*label, "labels")
+    parts = [part.strip() for part in query.split(",")]
+    if len(parts) > 2 and normalise(parts[-1]) == "kenya":
+        parts.pop()
+    readings = [(", ".join(parts[:i]), ", ".join(parts[i:])) for i in range(1, len(parts))]
+    readings = [r for r in readings if all(r) and _fits(r, place, cluster)]
+    known = {normalise(c) for c in clusters}
+    named = [r for r in readings if normalise(r[1]) in known]
+    if named:
+        return (*named[0], "query")
+    return (*readings[0], "query") if len(readings) == 1 else None
+
+
+def _fits(found: tuple[str, str], place: str | None, cluster: str | None) -> bool:
+    return (place is None or normalise(place) == normalise(found[0])) and (
+        cluster is None or normalise(cluster) == normalise(found[1])
+    )
+
+
+def _plan_locations(p: Plan, facts: Facts) -> None:
+    """The loader keyed its location cache its own way: each entry gets this package's key (and
+    its place and cluster, derived where the table lacks them); two entries that would share a key
+    are refused (one of them would be lost)."""
+    labels = label_keys(facts.labels)
+    labelled: dict[str, tuple[str, str]] = {}
+    for _, cluster, place, key in labels:
+        labelled.setdefault(key, (place, cluster))
+    whence: Counter[str] = Counter()
+    seen: dict[str, str] = {}
+    unplaced = []
+    for old, place, cluster in facts.locations:
+        found = locate(old, place, cluster, labelled, facts.clusters)
+        if found is None:
+            unplaced.append(old)
+            continue
+        new = location_key(found[0], found[1])
+        if new in seen:
+            p.refusals.append(f"tickets.geo_locations: {seen[new]!r} and {old!r} are the same place ({new!r})")
+        seen[new] = old
+        whence[found[2]] += 1
+        p.locations.append(Location(old, new, found[0], found[1]))
+    if unplaced:
+        p.refusals.append(
+            f"tickets.geo_locations: {len(unplaced):,} entr{'y' if len(unplaced) == 1 else 'ies'} whose place and"
+            f" cluster neither the tickets' labels nor the query give (first: {unplaced[0]!r})"
+        )
+    absent = [name for name in ("place", "cluster") if p.selects.get("geo_locations", {}).get(name) == DERIVED]
+    if absent:
+        p.lines.append(
+            f"tickets.geo_locations.{' and '.join(absent)}: absent, derived by this package's rules:"
+            f" {whence['labels']:,} from the tickets' labels, {whence['query']:,} from the query"
+        )
+    for table in KEYED_BY_LOCATION:
+        select = p.selects.get(table, {})
+        if "query" in select:
+            p.joins[table] = f"JOIN adopt_keys k ON k.old = {select['query']}"
+            select["query"] = "k.new"
+    p.selects.get("geo_locations", {}).update(place="k.place", cluster="k.cluster")
+    p.spellings = [(name, cluster, key) for name, cluster, _, key in labels if key in seen]
 
 
 def unknown_values(

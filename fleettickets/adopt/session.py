@@ -16,6 +16,7 @@ from fleettickets.snapshot import EAT
 
 KEPT_PREFIX = "tickets_adopted_"  # the loader's objects, kept by an adoption
 SET_ASIDE_PREFIX = "tickets_replaced_"  # this package's, set aside by the way back
+ADOPT_REFUSED = "cannot adopt"  # how an adoption's refusal begins
 
 
 class AdoptRefused(MigrationError):
