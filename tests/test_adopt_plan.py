@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fleettickets.adopt.plan import Facts, label_keys, locate, plan, unknown_values
+from fleettickets.adopt.locations import Location, label_keys, locate, rekey
+from fleettickets.adopt.plan import Facts, plan, unknown_values
 from fleettickets.catalog import Column, Dependant
 from fleettickets.geocode.places import location_key, strip_codes
 
@@ -241,6 +242,23 @@ LABELLED = {
 )
 def test_a_locations_place_and_cluster_come_from_the_labels_or_its_query(query, place, cluster, found):
     assert locate(query, place, cluster, LABELLED, ["Nairobi West", "Nairobi East"]) == found
+
+
+def test_rekeying_links_each_label_to_its_entry_and_finds_two_entries_of_one_place():
+    key = "ruaka town, kiambu, kenya"
+    found = rekey(
+        [("Ruaka Town, Kiambu, Kenya", None, None), ("RUAKA TOWN, Kiambu, Kenya", None, "Kiambu"), ("x", None, None)],
+        [("NW_Ruaka Town_FDT_07", "Kiambu"), ("ADR_MNT_Ruaka Town SDUS3", "Kiambu"), ("NW_FDT_07", "Kiambu")],
+        ["Kiambu"],
+    )
+    assert found.locations == [
+        Location("Ruaka Town, Kiambu, Kenya", key, "Ruaka Town", "Kiambu"),
+        Location("RUAKA TOWN, Kiambu, Kenya", key, "Ruaka Town", "Kiambu"),
+    ]
+    assert found.same_place == [("Ruaka Town, Kiambu, Kenya", "RUAKA TOWN, Kiambu, Kenya", key)]
+    assert found.unplaced == ["x"]
+    assert found.whence == {"labels": 2}
+    assert found.spellings == [("ADR_MNT_Ruaka Town SDUS3", "Kiambu", key), ("NW_Ruaka Town_FDT_07", "Kiambu", key)]
 
 
 def test_label_keys_are_this_packages_rules():

@@ -11,12 +11,11 @@ it (`--leave tickets.TABLE.COLUMN`): it then stays in the kept schema. Nothing i
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from fleettickets.adopt.locations import Location, rekey
 from fleettickets.catalog import Column, Dependant
-from fleettickets.geocode.places import location_key, normalise, strip_codes
 
 SEED_MAP_FUNCTION = "fn_tickets_for_map"  # the one object the loader owned in `reporting`
 
@@ -116,16 +115,6 @@ class Facts:
     clusters: list[str] = field(default_factory=list)  # the names in geo_clusters
 
 
-@dataclass(frozen=True)
-class Location:
-    """A location entry: the loader's key, this package's, and the place and cluster it stands for."""
-
-    old: str
-    new: str
-    place: str
-    cluster: str
-
-
 @dataclass
 class Plan:
     kept_in: str
@@ -208,11 +197,11 @@ def _plan_table(p: Plan, facts: Facts, table: str, fields: tuple[Field, ...], le
             )
             continue
         sources = _sources(f, exact, others)
-        if not sources and f.missing is None:
-            p.refusals.append(f"tickets.{table}: no column {f.name}")
-            continue
         if not sources:
-            select[f.name] = f.missing  # type: ignore[assignment]  # checked just above
+            if f.missing is None:
+                p.refusals.append(f"tickets.{table}: no column {f.name}")
+                continue
+            select[f.name] = f.missing
             if f.missing != DERIVED:
                 p.lines.append(f"tickets.{table}.{f.name}: absent, set to {_describe(f.missing)}")
             continue
@@ -225,9 +214,15 @@ def _plan_table(p: Plan, facts: Facts, table: str, fields: tuple[Field, ...], le
             if columns != (exact,):
                 p.lines.append(_recognised(table, f.name, columns, [c for c, _ in sources[:i]]))
             p.lines += [f"tickets.{table}.{c.name} ({c.type}): read as EAT" for c in columns if c.type == NAIVE]
-    for c in others:
-        if c.name in carried:
-            continue
+    _plan_homeless(p, facts, table, [c for c in others if c.name not in carried], leave)
+    p.selects[table] = select
+    p.lines.append(f"tickets.{table}: {facts.rows.get(table, 0):,} row(s) to carry over")
+
+
+def _plan_homeless(p: Plan, facts: Facts, table: str, columns: list[Column], leave: frozenset[str]) -> None:
+    """The old columns with no place here: an empty one is not carried; a filled one is left in
+    kept_in when the operator has named it, and refuses the adoption until then."""
+    for c in columns:
         name, filled = f"tickets.{table}.{c.name}", facts.filled.get((table, c.name), 0)
         if not filled:
             p.lines.append(f"{name}: empty, not carried")
@@ -239,8 +234,6 @@ def _plan_table(p: Plan, facts: Facts, table: str, fields: tuple[Field, ...], le
                 f"{name} ({c.type}) holds {filled:,} value(s) with no place here: to adopt without them"
                 f" (they stay in {p.kept_in}), name it: --leave {name}"
             )
-    p.selects[table] = select
-    p.lines.append(f"tickets.{table}: {facts.rows.get(table, 0):,} row(s) to carry over")
 
 
 def _sources(f: Field, exact: Column | None, others: list[Column]) -> list[tuple[tuple[Column, ...], str]]:
@@ -284,85 +277,25 @@ def _describe(expr: str) -> str:
     return "the position the gazetteers give" if expr == RESOLVED else expr
 
 
-# --- the location cache's keys -------------------------------------------------------------------
-
-
-def label_keys(labels: Iterable[tuple[str, str]]) -> list[tuple[str, str, str, str]]:
-    """(location_name, cluster, place, key) of each ticket label that names a place, by this
-    package's rules: the place words (strip_codes) and the cache key (location_key)."""
-    found = []
-    for name, cluster in sorted(labels):
-        place = strip_codes(name)
-        if place:
-            found.append((name, cluster, place, location_key(place, cluster)))
-    return found
-
-
-def locate(
-    query: str,
-    place: str | None,
-    cluster: str | None,
-    labelled: Mapping[str, tuple[str, str]],
-    clusters: Collection[str],
-) -> tuple[str, str, str] | None:
-    """(place, cluster, whence) of a location entry: as stored; else from a ticket label that this
-    package's rules key as the query; else read from the query (`place, cluster, Kenya`), the
-    cluster being one the gazetteer knows, or the only reading. None when neither says."""
-    if place and cluster:
-        return place, cluster, "stored"
-    label = labelled.get(normalise(query))
-    if label and _fits(label, place, cluster):
-        return (*label, "labels")
-    parts = [part.strip() for part in query.split(",")]
-    if len(parts) > 2 and normalise(parts[-1]) == "kenya":
-        parts.pop()
-    readings = [(", ".join(parts[:i]), ", ".join(parts[i:])) for i in range(1, len(parts))]
-    readings = [r for r in readings if all(r) and _fits(r, place, cluster)]
-    known = {normalise(c) for c in clusters}
-    named = [r for r in readings if normalise(r[1]) in known]
-    if named:
-        return (*named[0], "query")
-    return (*readings[0], "query") if len(readings) == 1 else None
-
-
-def _fits(found: tuple[str, str], place: str | None, cluster: str | None) -> bool:
-    return (place is None or normalise(place) == normalise(found[0])) and (
-        cluster is None or normalise(cluster) == normalise(found[1])
-    )
-
-
 def _plan_locations(p: Plan, facts: Facts) -> None:
-    """The loader keyed its location cache its own way: each entry gets this package's key (and
-    its place and cluster, derived where the table lacks them); two entries that would share a key
-    are refused (one of them would be lost)."""
-    labels = label_keys(facts.labels)
-    labelled: dict[str, tuple[str, str]] = {}
-    for _, cluster, place, key in labels:
-        labelled.setdefault(key, (place, cluster))
-    whence: Counter[str] = Counter()
-    seen: dict[str, str] = {}
-    unplaced = []
-    for old, place, cluster in facts.locations:
-        found = locate(old, place, cluster, labelled, facts.clusters)
-        if found is None:
-            unplaced.append(old)
-            continue
-        new = location_key(found[0], found[1])
-        if new in seen:
-            p.refusals.append(f"tickets.geo_locations: {seen[new]!r} and {old!r} are the same place ({new!r})")
-        seen[new] = old
-        whence[found[2]] += 1
-        p.locations.append(Location(old, new, found[0], found[1]))
-    if unplaced:
+    """The loader keyed its location cache its own way: each entry gets this package's key, and
+    its place and cluster, derived where the table lacks them (locations.py); an entry neither the
+    labels nor its query place, and two that would share a key (one would be lost), are refused."""
+    found = rekey(facts.locations, facts.labels, facts.clusters)
+    p.locations, p.spellings = found.locations, found.spellings
+    for first, second, key in found.same_place:
+        p.refusals.append(f"tickets.geo_locations: {first!r} and {second!r} are the same place ({key!r})")
+    if found.unplaced:
+        n = len(found.unplaced)
         p.refusals.append(
-            f"tickets.geo_locations: {len(unplaced):,} entr{'y' if len(unplaced) == 1 else 'ies'} whose place and"
-            f" cluster neither the tickets' labels nor the query give (first: {unplaced[0]!r})"
+            f"tickets.geo_locations: {n:,} entr{'y' if n == 1 else 'ies'} whose place and cluster neither the"
+            f" tickets' labels nor the query give (first: {found.unplaced[0]!r})"
         )
     absent = [name for name in ("place", "cluster") if p.selects.get("geo_locations", {}).get(name) == DERIVED]
     if absent:
         p.lines.append(
             f"tickets.geo_locations.{' and '.join(absent)}: absent, derived by this package's rules:"
-            f" {whence['labels']:,} from the tickets' labels, {whence['query']:,} from the query"
+            f" {found.whence['labels']:,} from the tickets' labels, {found.whence['query']:,} from the query"
         )
     for table in KEYED_BY_LOCATION:
         select = p.selects.get(table, {})
@@ -370,7 +303,6 @@ def _plan_locations(p: Plan, facts: Facts) -> None:
             p.joins[table] = f"JOIN adopt_keys k ON k.old = {select['query']}"
             select["query"] = "k.new"
     p.selects.get("geo_locations", {}).update(place="k.place", cluster="k.cluster")
-    p.spellings = [(name, cluster, key) for name, cluster, _, key in labels if key in seen]
 
 
 def unknown_values(
