@@ -58,7 +58,7 @@ def test_each_check_refuses_a_carry_out_that_loses_something(seed_era, monkeypat
         return built
 
     monkeypatch.setattr(migrate, "apply_all", build_then_lose)
-    result = fleettickets(url, "adopt", "apply")
+    result = fleettickets(url, "migrate", "--adopt")  # the old spelling: main had it too
 
     assert result.exit_code == 1
     assert [line for line in result.output.splitlines() if line.startswith("error: ")] == [f"error: {reason}"]
@@ -74,7 +74,7 @@ def test_a_future_stamped_freshness_record_is_repaired_and_the_alarm_speaks(seed
     with psycopg.connect(url) as c:
         c.execute("UPDATE tickets.import_meta SET source_key = %s, snapshot_at = '2062-06-15 08:00+03'", (future,))
 
-    assert fleettickets(url, "adopt", "apply").exit_code == 0
+    assert fleettickets(url, "migrate", "--adopt").exit_code == 0
     status = fleettickets(url, "status", "--max-age-hours", "3")
 
     assert status.exit_code == 1
