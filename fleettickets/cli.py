@@ -136,9 +136,10 @@ def migrate(
     ] = None,
     leave: Leave = None,
 ) -> None:
-    """Apply pending SQL migrations in order (idempotent); --status lists them. Taking over the
-    earlier loader's database is `fleettickets adopt`: --adopt, --drop-adopted, --undo-adopt are
-    its old spellings, kept as aliases."""
+    """Apply pending SQL migrations in order (idempotent); --status lists them.
+
+    Taking over the earlier loader's database is `fleettickets adopt`: --adopt, --drop-adopted and
+    --undo-adopt are its old spellings, kept as aliases."""
     given = [
         flag
         for flag, on in (
