@@ -1,4 +1,4 @@
-"""Adoption of a seed-era database: how long `migrate --adopt` takes, and how long the map's readers
+"""Adoption of a seed-era database: how long `fleettickets adopt apply` takes, and how long the map's readers
 wait meanwhile.
 
     .venv/bin/python -m bench.adopt [--tickets 200000]
@@ -21,7 +21,7 @@ import uuid
 import psycopg
 
 from bench.common import ADMIN_URL, url_for
-from fleettickets import adopt
+from fleettickets.adopt.apply import adopt
 from fleettickets.console import Reporter
 from tests.seed_era import Seed, build
 
@@ -78,7 +78,7 @@ def main() -> None:
         while min(len(w) for w in waits.values()) < 2:
             time.sleep(0.1)
         paces = {k: (len(w), max(w)) for k, w in waits.items()}
-        result = adopt.adopt(url, Reporter(open("/dev/null", "w")), apply=True)  # noqa: SIM115
+        result = adopt(url, Reporter(open("/dev/null", "w")), apply=True)  # noqa: SIM115
         time.sleep(1)
         stop.set()
         for t in threads:

@@ -16,11 +16,12 @@ import typer
 from typer._click.exceptions import UsageError  # typer >= 0.26 vendors click; the tests hold this import
 from typer.core import TyperGroup
 
-from fleettickets import adopt as adoption
 from fleettickets import history, jsonout, monitor, reports
 from fleettickets import loads as load_history
 from fleettickets import migrate as migrations
 from fleettickets import status as pipeline_status
+from fleettickets.adopt import apply as adoption
+from fleettickets.adopt import undo as way_back
 from fleettickets.config import load_settings, redact
 from fleettickets.console import Format, Reporter
 from fleettickets.datasets import NAMES as DATASET_NAMES
@@ -109,6 +110,17 @@ def command(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+Leave = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--leave",
+        metavar="tickets.TABLE.COLUMN",
+        help="Adopt without this filled column that has no place here (the plan names each); it stays in the kept"
+        " schema. Repeatable.",
+    ),
+]
+
+
 @app.command()
 @command
 def migrate(
@@ -116,35 +128,45 @@ def migrate(
         bool, typer.Option("--status", help="List applied and pending migrations; apply nothing.")
     ] = False,
     adopt: Annotated[
-        bool, typer.Option("--adopt", help="Take over the database the earlier loader built (one transaction).")
+        bool, typer.Option("--adopt", help="Old spelling of `adopt apply` (with --dry-run, of `adopt plan`).")
     ] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --adopt: print the plan, change nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --adopt: `adopt plan`.")] = False,
     drop_adopted: Annotated[
-        str | None,
-        typer.Option("--drop-adopted", metavar="SCHEMA", help="Drop the earlier loader's objects an adoption kept."),
+        str | None, typer.Option("--drop-adopted", metavar="SCHEMA", help="Old spelling of `adopt drop SCHEMA`.")
     ] = None,
     undo_adopt: Annotated[
-        str | None,
-        typer.Option(
-            "--undo-adopt", metavar="SCHEMA", help="The way back: the earlier loader's objects kept in SCHEMA return."
-        ),
+        str | None, typer.Option("--undo-adopt", metavar="SCHEMA", help="Old spelling of `adopt undo SCHEMA`.")
     ] = None,
+    leave: Leave = None,
 ) -> None:
-    """Apply pending SQL migrations in order (idempotent)."""
+    """Apply pending SQL migrations in order (idempotent); --status lists them.
+
+    Taking over the earlier loader's database is `fleettickets adopt`: --adopt, --drop-adopted and
+    --undo-adopt are its old spellings, kept as aliases."""
+    given = [
+        flag
+        for flag, on in (
+            ("--status", status),
+            ("--adopt", adopt),
+            ("--drop-adopted", drop_adopted is not None),
+            ("--undo-adopt", undo_adopt is not None),
+        )
+        if on
+    ]
+    if len(given) > 1:
+        raise _fail(f"{given[0]} and {given[1]} do not go together: give one of them", 2)
     if dry_run and not adopt:
         raise _fail("--dry-run goes with --adopt (a plain migrate has --status to show what is pending)", 2)
+    if leave and not adopt:
+        raise _fail("--leave goes with --adopt (or `fleettickets adopt plan|apply`)", 2)
+    if adopt:
+        return _adopt(apply=not dry_run, leave=leave)
+    if drop_adopted is not None:
+        return adopt_drop(drop_adopted)
+    if undo_adopt is not None:
+        return adopt_undo(undo_adopt)
     url = load_settings().require_database()
     reporter = Reporter()
-    if adopt:
-        result = adoption.adopt(url, reporter, apply=not dry_run)
-        reporter.step(adoption.summary(result))
-        return
-    if drop_adopted:
-        adoption.drop_kept(url, drop_adopted, reporter)
-        return
-    if undo_adopt:
-        reporter.step(adoption.undo(url, undo_adopt, reporter))
-        return
     if status:
         with connect(url) as conn:
             state = migrations.read_status(conn, migrations.discover())
@@ -167,6 +189,48 @@ def migrate(
         return
     result = migrations.migrate(url, reporter)
     reporter.step(f"migrations: applied {len(result.applied)}, already applied {result.already_applied}")
+
+
+adopt_app = typer.Typer(
+    help="Take over the earlier loader's database (plan, apply), and the way back (drop, undo).", no_args_is_help=True
+)
+app.add_typer(adopt_app, name="adopt")
+KeptSchema = Annotated[str, typer.Argument(metavar="SCHEMA", help="The schema the adoption kept: tickets_adopted_...")]
+
+
+@adopt_app.command("plan")
+@command
+def adopt_plan(leave: Leave = None) -> None:
+    """What adoption would carry, derive, leave and refuse, table by table; changes nothing."""
+    _adopt(apply=False, leave=leave)
+
+
+@adopt_app.command("apply")
+@command
+def adopt_apply(leave: Leave = None) -> None:
+    """Adopt, in one transaction: the earlier loader's objects kept whole in tickets_adopted_YYYYMMDD."""
+    _adopt(apply=True, leave=leave)
+
+
+def _adopt(*, apply: bool, leave: list[str] | None) -> None:
+    reporter = Reporter()
+    result = adoption.adopt(load_settings().require_database(), reporter, apply=apply, leave=leave or ())
+    reporter.step(adoption.summary(result))
+
+
+@adopt_app.command("drop")
+@command
+def adopt_drop(schema: KeptSchema) -> None:
+    """Drop the earlier loader's objects an adoption kept, once satisfied (refused while anything depends on them)."""
+    way_back.drop_kept(load_settings().require_database(), schema, Reporter())
+
+
+@adopt_app.command("undo")
+@command
+def adopt_undo(schema: KeptSchema) -> None:
+    """The way back: the earlier loader's objects kept in SCHEMA return; this package's are set aside."""
+    reporter = Reporter()
+    reporter.step(way_back.undo(load_settings().require_database(), schema, reporter))
 
 
 DatasetName = StrEnum("DatasetName", {name: name for name in DATASET_NAMES})

@@ -16,7 +16,7 @@ import hashlib
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,8 +81,15 @@ SUPERSEDED: frozenset[tuple[str, str]] = frozenset(
         ("18_feed_checks.sql", "04d3c4bf3b6974790b503f2cc63b8d5aa7557eacb4f00a85fb449369a14b6d92"),
         ("20_lean_map.sql", "ad9331629ba450ec4ae10f4b137e82a3bf57abc582520ec9631651db07646766"),
         ("21_report_gaps_and_days.sql", "3ec3e1e2277922442e2998f2c895d676f6d8973fa4934851a1e33432d0f79b13"),
+        # Issue 25: the data fixes of 18 and 25 became functions of their own (APPLIED_AGAIN).
+        ("18_feed_checks.sql", "01af64ffe63d866d8ec01171d0056b0f4bf4f3b987f282256b21ac3ec5f52b8a"),
+        ("25_future_snapshots.sql", "6b31ab8e792d24517acf061eda70ef88b8bb701bc7861395c42affdb7675cb09"),
     }
 )
+# Reviewed edits that gave a file's data fix a function of its own (tickets.data_fix_NN_name(),
+# docs/migrations.md): a database that applied the file before has no such function, so the file
+# is applied again as the edit is recorded. Such a file is idempotent, as a data fix must be.
+APPLIED_AGAIN = frozenset({"18_feed_checks.sql", "25_future_snapshots.sql"})
 
 
 @dataclass(frozen=True)
@@ -215,7 +222,7 @@ def _has_type_column(conn: psycopg.Connection) -> bool:
 
 def migrate(url: str, reporter: Reporter, directory: Path | None = None) -> MigrateResult:
     migrations = discover(directory)
-    with db.connect(url, autocommit=True) as conn, _migrate_lock(conn), _one_line(conn):
+    with db.connect(url, autocommit=True) as conn, holding(conn, db.LOCK_MIGRATE), _one_line(conn):
         refuse_unadopted(conn)
         return apply_all(conn, migrations, reporter)
 
@@ -227,7 +234,8 @@ def refuse_unadopted(conn: psycopg.Connection) -> None:
     if found:
         raise MigrationError(
             f"the database holds {found}: it was built by another loader, and nothing was changed; "
-            "see how fleettickets would take it over with `fleettickets migrate --adopt --dry-run`"
+            "see how fleettickets would take it over with `fleettickets adopt plan`"
+            " (alias `fleettickets migrate --adopt --dry-run`)"
         )
 
 
@@ -257,11 +265,15 @@ def apply_all(conn: psycopg.Connection, migrations: list[Migration], reporter: R
         reporter.step(f"the database is ahead of this release (it has applied {status.future[-1]}): nothing to apply")
         return result
     for migration in status.superseded:
-        conn.execute(
-            "UPDATE tickets.schema_migrations SET checksum = %s WHERE version = %s",
-            (migration.checksum(), migration.version),
-        )
-        reporter.step(f"recorded the reviewed edit of {migration.script}")
+        with conn.transaction():
+            if migration.script in APPLIED_AGAIN:
+                conn.execute(migration.sql())
+            conn.execute(
+                "UPDATE tickets.schema_migrations SET checksum = %s WHERE version = %s",
+                (migration.checksum(), migration.version),
+            )
+        again = " and applied it again" if migration.script in APPLIED_AGAIN else ""
+        reporter.step(f"recorded the reviewed edit of {migration.script}{again}")
     result.already_applied = len(status.applied)
     versioned = [m for m in status.pending if not m.repeatable]
     for migration in versioned:
@@ -306,10 +318,7 @@ def _apply(conn: psycopg.Connection, migration: Migration, reporter: Reporter) -
                 },
             )
     except psycopg.errors.LockNotAvailable:
-        raise MigrationBusy(
-            f"migration {migration.script} waited over {db.LOCK_TIMEOUT_SECONDS} s for a table in use "
-            "(a running ingest?) and was rolled back: it will be retried"
-        ) from None
+        raise _table_in_use(f"migration {migration.script}") from None
     except psycopg.errors.DependentObjectsStillExist as e:
         raise MigrationError(f"migration {migration.script} was rolled back: {_dependants(conn, e)}") from None
     except psycopg.Error as e:
@@ -319,6 +328,13 @@ def _apply(conn: psycopg.Connection, migration: Migration, reporter: Reporter) -
             f"migration {migration.script} failed and was rolled back: {db.first_line(e)}{hint(str(e))}"
         ) from None
     reporter.step(f"applied {migration.script} ({time.monotonic() - started:.2f}s)")
+
+
+def _table_in_use(what: str) -> MigrationBusy:
+    return MigrationBusy(
+        f"{what} waited over {db.LOCK_TIMEOUT_SECONDS} s for a table in use (a running ingest?) and was rolled back:"
+        " it will be retried"
+    )
 
 
 def _dependants(conn: psycopg.Connection, error: psycopg.Error) -> str:
@@ -338,24 +354,37 @@ def _one_line(conn: psycopg.Connection) -> Iterator[None]:
     try:
         yield
     except psycopg.errors.LockNotAvailable:
-        raise  # the migration lock's own message, below
+        raise _table_in_use("migrate") from None
     except psycopg.Error as e:
         if conn.broken:
             raise DatabaseError(f"lost the database while migrating: {db.first_line(e)}") from None
         raise MigrationError(f"cannot migrate: {db.first_line(e)}") from None
 
 
+# Who holds each lock, for the line that ends a wait for it.
+HOLDERS = {
+    db.LOCK_MIGRATE: "another migrate has held the migration lock",
+    db.LOCK_INGEST: "an ingest has held the ingest lock",
+    db.LOCK_GEOCODE: "a geocoding run has held the geocoding lock",
+}
+
+
 @contextmanager
-def _migrate_lock(conn: psycopg.Connection) -> Iterator[None]:
-    """One migrate at a time (two containers starting together): the second waits, within the
-    session's lock timeout."""
-    try:
-        with db.advisory_lock(conn, db.LOCK_MIGRATE, wait=True):
-            yield
-    except psycopg.errors.LockNotAvailable:
-        raise MigrationBusy(
-            f"another migrate has held the migration lock for over {db.LOCK_TIMEOUT_SECONDS} s: it will be retried"
-        ) from None
+def holding(conn: psycopg.Connection, *keys: int) -> Iterator[None]:
+    """Each lock of `keys`, in turn, held for the block: one migrate at a time (two containers
+    starting together), and a take-over waits for the runs that write. Each is waited for within
+    the session's lock timeout; past it, one line says who held it (migrate's and the take-over's
+    alike)."""
+    with ExitStack() as held:
+        for key in keys:
+            try:
+                held.enter_context(db.advisory_lock(conn, key, wait=True))
+            except psycopg.errors.LockNotAvailable:
+                raise MigrationBusy(
+                    f"{HOLDERS[key]} for over {db.LOCK_TIMEOUT_SECONDS} s: nothing was changed;"
+                    " try again once it is done"
+                ) from None
+        yield
 
 
 def hint(error: str) -> str:

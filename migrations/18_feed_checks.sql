@@ -12,10 +12,15 @@ CREATE TABLE IF NOT EXISTS tickets.feed_check (
     newest_at   timestamptz           -- its EAT stamp: the exporter's last sign of life
 );
 
--- A database that ingested before this migration: its last load is its last check.
-INSERT INTO tickets.feed_check (dataset, checked_at, outcome, newest_key, newest_at)
-SELECT dataset, ingested_at, 'ingested', source_key, snapshot_at FROM tickets.import_meta
-ON CONFLICT (dataset) DO NOTHING;
+-- A database that ingested before this migration: its last load is its last check. A data fix
+-- (docs/migrations.md): called here, and by the take-over once it has carried the earlier loader's rows.
+CREATE OR REPLACE FUNCTION tickets.data_fix_18_feed_check() RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO tickets.feed_check (dataset, checked_at, outcome, newest_key, newest_at)
+    SELECT dataset, ingested_at, 'ingested', source_key, snapshot_at FROM tickets.import_meta
+    ON CONFLICT (dataset) DO NOTHING
+$$;
+SELECT tickets.data_fix_18_feed_check();
 
 -- tickets.record_check: R__40_ingest.sql; the status document with last_check and newest_snapshot:
 -- R__80_status.sql.

@@ -6,8 +6,15 @@ ALTER TABLE tickets.feed_check
     ADD COLUMN IF NOT EXISTS future_at  timestamptz;  -- its stamp
 
 -- A future stamp seen before this rule is the newest "forever" (greatest() never goes back),
--- which silences the freshness alarm: fall back to the last load's snapshot, if that one is real.
-UPDATE tickets.feed_check c
-   SET (newest_key, newest_at) = (SELECT m.source_key, m.snapshot_at FROM tickets.import_meta m
-                                   WHERE m.dataset = c.dataset AND m.snapshot_at <= now() + interval '1 hour')
- WHERE c.newest_at > now() + interval '1 hour';
+-- which silences the freshness alarm: it becomes the refused future snapshot that `status` names,
+-- and the newest falls back to the last load's snapshot, if that one is real. A data fix
+-- (docs/migrations.md): called here, and by the take-over once it has carried the earlier loader's rows.
+CREATE OR REPLACE FUNCTION tickets.data_fix_25_future_snapshots() RETURNS void
+LANGUAGE sql AS $$
+    UPDATE tickets.feed_check c
+       SET (newest_key, newest_at) = (SELECT m.source_key, m.snapshot_at FROM tickets.import_meta m
+                                       WHERE m.dataset = c.dataset AND m.snapshot_at <= now() + interval '1 hour'),
+           (future_key, future_at) = (c.newest_key, c.newest_at)
+     WHERE c.newest_at > now() + interval '1 hour'
+$$;
+SELECT tickets.data_fix_25_future_snapshots();

@@ -15,7 +15,7 @@ import logging
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from fleettickets.geocode.run import geocode_clusters, geocode_locations
 from fleettickets.ingest import ingest_csv
 from tests.helpers import KEY, csv_text, quiet, record
 from tests.pgcluster import Cluster, ClusterError, free_port
+from tests.seed_era import Seed, build, reshape
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_CLUSTER = REPO / ".pgdata"
@@ -167,6 +168,21 @@ def databases(pg_admin) -> Iterator[Databases]:
     databases = Databases(pg_admin)
     yield databases
     databases.drop_all()
+
+
+@pytest.fixture
+def seed_era(databases) -> Callable[..., str]:
+    """seed_era(Seed(...), shape=None) -> the URL of a database of this test's own that the earlier
+    loader built (tests/seed_era.py), in one of its SHAPES if named."""
+
+    def make(seed: Seed, shape: str | None = None) -> str:
+        url = database_url(databases.create())
+        build(url, seed)
+        if shape:
+            reshape(url, shape)
+        return url
+
+    return make
 
 
 @pytest.fixture

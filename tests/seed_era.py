@@ -2,6 +2,8 @@
 ledger in one of the shapes its run_migrations.py used, and data made on the server.
 
     build(url, Seed(tickets=200_000, ledger="file_name", foreign_view=True))
+
+tests/conftest.py's seed_era fixture makes one for a test; fleettickets() runs the CLI against it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,11 @@ from pathlib import Path
 from typing import Literal
 
 import psycopg
+from click.testing import Result
+from psycopg import sql
+from typer.testing import CliRunner
+
+from fleettickets.cli import app
 
 SEED_SQL = Path(__file__).with_name("seed_era.sql")
 SEED_FILES = (
@@ -142,8 +149,93 @@ def fill(c: psycopg.Connection, seed: Seed) -> None:
     )
 
 
-def catalog_and_counts(url: str) -> tuple[list[tuple], dict[str, int]]:
-    """Every object of the database and every table's row count: the same before and after a refusal."""
+# Seed-era databases in shapes this package was not designed for: what another reconstruction of
+# the loader from its README (which names no gazetteer column but `verified`), or another era of
+# it, may have left. Each is a few statements run on the database build() made.
+SHAPES: dict[str, tuple[str, ...]] = {
+    # Reconstructed independently from the seed README (issue 25): the location cache has no place
+    # column, and the gazetteers and the envelope keep an updated_at of their own (the clusters'
+    # never filled: the loader set it on a re-geocode only).
+    "reconstructed": (
+        "ALTER TABLE tickets.geo_clusters DROP COLUMN geocoded_at, ADD COLUMN updated_at timestamptz",
+        "ALTER TABLE tickets.geo_locations DROP COLUMN place",
+        "ALTER TABLE tickets.geo_locations RENAME COLUMN geocoded_at TO updated_at",
+        "ALTER TABLE tickets.import_meta RENAME COLUMN ingested_at TO updated_at",
+    ),
+    # Columns named otherwise: a row's timestamp, a point.
+    "renamed": (
+        "ALTER TABLE tickets.geo_clusters RENAME COLUMN geom TO position",
+        "ALTER TABLE tickets.geo_clusters RENAME COLUMN geocoded_at TO last_geocoded",
+        "ALTER TABLE tickets.geo_locations RENAME COLUMN geocoded_at TO checked_at",
+        "ALTER TABLE tickets.import_meta RENAME COLUMN ingested_at TO loaded_at",
+    ),
+    # What this package's rules derive: a location's place and cluster, from the tickets' labels or its query.
+    "derivable": ("ALTER TABLE tickets.geo_locations DROP COLUMN place, DROP COLUMN cluster",),
+    # Bookkeeping of the loader's own: a count and a name with no place here, an empty error column,
+    # the rows' first moments.
+    "bookkeeping": (
+        "ALTER TABLE tickets.geo_locations ADD COLUMN attempts integer NOT NULL DEFAULT 1,"
+        " ADD COLUMN last_error text, ADD COLUMN created_at timestamptz NOT NULL DEFAULT now() - interval '9 days'",
+        "ALTER TABLE tickets.inc ADD COLUMN loaded_by text DEFAULT 'import_tickets.py'",
+        "UPDATE tickets.inc SET loaded_by = 'import_tickets.py'",
+    ),
+    "varchar": (
+        "ALTER TABLE tickets.geo_clusters ALTER COLUMN cluster TYPE varchar(64), ALTER COLUMN query TYPE"
+        " varchar(255), ALTER COLUMN status TYPE varchar(16), ALTER COLUMN provider TYPE varchar(32)",
+        "ALTER TABLE tickets.geo_locations ALTER COLUMN query TYPE varchar(255), ALTER COLUMN place TYPE"
+        " varchar(128), ALTER COLUMN cluster TYPE varchar(64), ALTER COLUMN status TYPE varchar(16),"
+        " ALTER COLUMN display_name TYPE varchar(255)",
+        "ALTER TABLE tickets.import_meta ALTER COLUMN dataset TYPE varchar(8), ALTER COLUMN source_key TYPE"
+        " varchar(512)",
+    ),
+    # Points kept as numbers, six decimals (about 0.1 m).
+    "numeric coordinates": tuple(
+        f"ALTER TABLE tickets.{t} ADD COLUMN lat numeric(9,6), ADD COLUMN lon numeric(9,6);"
+        f" UPDATE tickets.{t} SET lat = round(ST_Y(geom)::numeric, 6), lon = round(ST_X(geom)::numeric, 6);"
+        f" ALTER TABLE tickets.{t} DROP COLUMN geom"
+        for t in ("geo_clusters", "geo_locations")
+    ),
+    "json": (
+        "ALTER TABLE tickets.crq ALTER COLUMN raw TYPE json",
+        "ALTER TABLE tickets.import_meta ALTER COLUMN metadata DROP DEFAULT, ALTER COLUMN metadata TYPE json",
+    ),
+    # Wall-clock timestamps, written in EAT (the loader's scheduled task ran in Africa/Nairobi).
+    "naive timestamps": (
+        "ALTER TABLE tickets.inc ALTER COLUMN ingested_at TYPE timestamp USING ingested_at AT TIME ZONE"
+        " 'Africa/Nairobi'",
+        *(
+            f"ALTER TABLE tickets.{t} ALTER COLUMN geocoded_at TYPE timestamp USING geocoded_at AT TIME ZONE"
+            " 'Africa/Nairobi'"
+            for t in ("geo_clusters", "geo_locations")
+        ),
+        "ALTER TABLE tickets.import_meta ALTER COLUMN snapshot_at TYPE timestamp USING snapshot_at AT TIME ZONE"
+        " 'Africa/Nairobi', ALTER COLUMN ingested_at TYPE timestamp USING ingested_at AT TIME ZONE 'Africa/Nairobi'",
+    ),
+    # Refused: a location cache keyed by an opaque id, without place or cluster.
+    "opaque keys": (
+        "ALTER TABLE tickets.geo_locations DROP COLUMN place, DROP COLUMN cluster",
+        "UPDATE tickets.geo_locations SET query = 'loc-' || md5(query)",
+    ),
+    # Refused: a status kept as a code.
+    "coded status": (
+        "ALTER TABLE tickets.geo_clusters ALTER COLUMN status TYPE integer USING CASE status WHEN 'ok' THEN 1"
+        " ELSE 0 END",
+    ),
+}
+
+
+def reshape(url: str, shape: str) -> None:
+    with psycopg.connect(url, autocommit=True) as c:
+        for statement in SHAPES[shape]:
+            c.execute(statement)
+
+
+CONTENT = sql.SQL("SELECT count(*), md5(string_agg(r::text, ',' ORDER BY r::text)) FROM {} r")
+
+
+def catalog_and_counts(url: str) -> tuple[list[tuple], dict[str, tuple[int, str]]]:
+    """Every object of the database, and every table's row count and content (md5 of its rows):
+    the same before and after a refusal."""
     with psycopg.connect(url) as c:
         objects = c.execute(
             """
@@ -160,9 +252,20 @@ def catalog_and_counts(url: str) -> tuple[list[tuple], dict[str, int]]:
             """
         ).fetchall()
         counts = {
-            f"{s}.{t}": c.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchone()[0]
+            f"{s}.{t}": c.execute(CONTENT.format(sql.Identifier(s, t))).fetchone()
             for s, t in c.execute(
                 "SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('tickets', 'reporting')"
             ).fetchall()
         }
     return objects, counts
+
+
+def fleettickets(url: str, *args: str) -> Result:
+    """The CLI, as an operator runs it against the database at `url`."""
+    return CliRunner().invoke(app, list(args), env={"DATABASE_URL": url})
+
+
+def kept_in(url: str) -> str:
+    """The schema the (one) adoption of this database kept the earlier loader's objects in."""
+    with psycopg.connect(url) as c:
+        return c.execute("SELECT kept_in FROM tickets.adoptions").fetchone()[0]

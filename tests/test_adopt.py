@@ -1,5 +1,7 @@
-"""Taking over the earlier loader's database (`migrate --adopt`) on seed-era databases of our own
-(tests/seed_era.py): nothing lost, the fresh schema exactly, other tenants' objects respected."""
+"""Taking over the earlier loader's database (`fleettickets adopt`) on seed-era databases of our own
+(tests/seed_era.py): nothing lost, the fresh schema exactly, other tenants' objects respected, the
+way back. The plan's rules alone: test_adopt_plan.py; other shapes of the loader's database:
+test_adopt_shapes.py; the checks, locks and data fixes: test_adopt_checks.py."""
 
 from __future__ import annotations
 
@@ -13,129 +15,29 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from typer.testing import CliRunner
 
-from fleettickets import adopt, migrate
-from fleettickets.adopt import Facts, plan
-from fleettickets.catalog import Column, Dependant
-from fleettickets.cli import app
+from fleettickets import migrate
+from fleettickets.adopt.apply import adopt
 from fleettickets.errors import MigrationError
 from fleettickets.ingest import ingest_bucket
 from tests.conftest import CONTRACT_NAMES, database_url
 from tests.helpers import csv_text, one, quiet, record
 from tests.pgcluster import PG_BIN
-from tests.seed_era import Seed, build, catalog_and_counts
+from tests.seed_era import Seed, build, catalog_and_counts, fleettickets, kept_in
 
 REPO = Path(__file__).resolve().parent.parent
 KEPT = "tickets_adopted_"
-
-
-def seeded(databases, seed: Seed) -> str:
-    url = database_url(databases.create())
-    build(url, seed)
-    return url
-
-
-def cli(url: str, *args: str):
-    return CliRunner().invoke(app, ["migrate", *args], env={"DATABASE_URL": url})
-
-
-def kept_in(url: str) -> str:
-    with psycopg.connect(url) as c:
-        return one(c, "SELECT kept_in FROM tickets.adoptions")
-
-
-# --- the plan, from catalog facts alone (pure) ---------------------------------------------------
-
-T = "text"
-INC = [Column("ticket_id", T, False), Column("raw", "jsonb", False), Column("geom", "geometry(Point,4326)", False),
-       Column("geo_source", T, False), Column("ingested_at", "timestamp with time zone", False),
-       Column("cluster", T, True)]  # fmt: skip
-
-
-def facts(**changes) -> Facts:
-    base = dict(
-        tables={"inc": INC, "schema_migrations": [Column("filename", T, False)]},
-        rows={"inc": 3},
-        values={},
-        filled={},
-        other_objects=[],
-        dependants=[],
-        taken_names=[],
-        extensions=[],
-        location_keys=[],
-    )
-    return Facts(**{**base, **changes})
-
-
-def with_column(name: str, column: Column | None, table: list[Column] = INC) -> list[Column]:
-    kept = [c for c in table if c.name != name]
-    return [*kept, column] if column else kept
-
-
-@pytest.mark.parametrize(
-    ("tables", "filled", "refusal"),
-    [
-        ({"inc": INC}, {}, None),
-        ({"inc": with_column("raw", Column("raw", "json", False))}, {}, None),
-        ({"inc": with_column("raw", Column("raw", "text", False))}, {}, None),
-        ({"inc": with_column("ticket_id", Column("ticket_id", "character varying(32)", False))}, {}, None),
-        ({"inc": with_column("geom", Column("geom", "geography(Point,4326)", False))}, {}, None),
-        ({"inc": with_column("geom", None)}, {}, None),  # positions resolved from the gazetteers
-        ({"inc": with_column("raw", None)}, {}, "tickets.inc: no column raw"),
-        ({"inc": with_column("raw", Column("raw_json", "jsonb", False))}, {}, "tickets.inc: no column raw"),
-        ({"inc": with_column("raw", Column("raw", "integer", False))}, {}, "tickets.inc: column raw is integer"),
-        ({"inc": [*INC, Column("notes", T, False)]}, {("inc", "notes"): 4}, "tickets.inc.notes (text) holds 4"),
-        ({"inc": [*INC, Column("notes", T, False)]}, {("inc", "notes"): 0}, None),
-        ({"inc": [*INC, Column("legacy", T, True)]}, {}, None),  # generated: derived from raw
-        ({"inc": INC, "notes": [Column("id", T, False)]}, {}, "tickets.notes is not a table of the earlier loader"),
-        ({"crq": INC}, {}, "no tickets.inc"),
-    ],
-)
-def test_the_plan_maps_what_it_can_and_names_what_it_cannot(tables, filled, refusal):
-    p = plan(facts(tables=tables, filled=filled), "tickets_adopted_20261205")
-    if refusal is None:
-        assert p.refusals == []
-    else:
-        assert any(r.startswith(refusal) for r in p.refusals), p.refusals
-
-
-def test_the_plan_refuses_unknown_values_key_collisions_and_foreign_dependants():
-    p = plan(
-        facts(
-            values={("inc", "geo_source"): {"location", "gps"}},
-            location_keys=[
-                ("Kilimani, Nairobi, Kenya", "Kilimani", "Nairobi"),
-                ("kilimani|nairobi", "KILIMANI", "Nairobi"),
-            ],
-            dependants=[
-                Dependant("reporting.v_board", "view", "tickets.inc_open_sla"),
-                Dependant("reporting.v_raw", "view", "tickets.inc"),
-            ],
-            extensions=["postgis"],
-            taken_names=["reporting.inc_map"],
-        ),
-        "k",
-    )
-    assert p.shared_views == ["inc_open_sla"]
-    assert "reporting.v_board reads tickets.inc_open_sla: kept working, re-pointed at the adopted tickets" in p.lines
-    joined = "\n".join(p.refusals)
-    assert "tickets.inc.geo_source has values fleettickets does not know: gps" in joined
-    assert "'Kilimani, Nairobi, Kenya' and 'kilimani|nairobi' are the same place ('kilimani, nairobi, kenya')" in joined
-    assert "reporting.v_raw depends on tickets.inc: it would break or keep reading the old table" in joined
-    assert "extension postgis is installed in the tickets schema" in joined
-    assert "reporting.inc_map exists and is not the earlier loader's" in joined
 
 
 # --- never migrated silently ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("ledger", ["file_name", "version", "none"])
-def test_migrate_refuses_a_seed_era_database_in_one_line_and_writes_nothing(databases, ledger):
-    url = seeded(databases, Seed(ledger=ledger, tickets=50))
+def test_migrate_refuses_a_seed_era_database_in_one_line_and_writes_nothing(seed_era, ledger):
+    url = seed_era(Seed(ledger=ledger, tickets=50))
     before = catalog_and_counts(url)
 
-    result = cli(url)
+    result = fleettickets(url, "migrate")
 
     assert result.exit_code == 1
     line = result.output.strip()
@@ -144,13 +46,14 @@ def test_migrate_refuses_a_seed_era_database_in_one_line_and_writes_nothing(data
     )
     expected = {"none": "and no migration ledger", "file_name": "(tickets.schema_migrations: filename, applied_at)",
                 "version": "(tickets.schema_migrations: version, applied_at)"}  # fmt: skip
-    assert expected[ledger] in line and "`fleettickets migrate --adopt --dry-run`" in line
+    assert expected[ledger] in line
+    assert line.endswith("take it over with `fleettickets adopt plan` (alias `fleettickets migrate --adopt --dry-run`)")
     assert catalog_and_counts(url) == before
-    assert cli(url, "--status").exit_code == 1
+    assert fleettickets(url, "migrate", "--status").exit_code == 1
 
 
-def test_the_worker_and_run_ingest_sh_refuse_it_too(databases, tmp_path):
-    url = seeded(databases, Seed(tickets=10))
+def test_the_worker_and_run_ingest_sh_refuse_it_too(seed_era, tmp_path):
+    url = seed_era(Seed(tickets=10))
     before = catalog_and_counts(url)
     env = {
         **{k: v for k, v in os.environ.items() if k not in CONTRACT_NAMES},
@@ -182,8 +85,8 @@ def test_an_empty_tickets_schema_migrates_as_today(empty_db_url):
 
 
 @pytest.mark.parametrize("ledger", ["file_name", "version", "none"])
-def test_adopt_keeps_every_row_and_every_verified_point(databases, ledger):
-    url = seeded(databases, Seed(ledger=ledger, tickets=400, crq=7))
+def test_adopt_keeps_every_row_and_every_verified_point(seed_era, ledger):
+    url = seed_era(Seed(ledger=ledger, tickets=400, crq=7))
     with psycopg.connect(url) as c:
         old_points = c.execute(
             "SELECT place, cluster, ST_AsText(geom), status FROM tickets.geo_locations WHERE verified ORDER BY 1, 2"
@@ -197,7 +100,7 @@ def test_adopt_keeps_every_row_and_every_verified_point(databases, ledger):
             "SELECT dataset, source_key, snapshot_at, ingested_at, metadata FROM tickets.import_meta"
         ).fetchall()
 
-    result = cli(url, "--adopt")
+    result = fleettickets(url, "adopt", "apply")
 
     assert result.exit_code == 0, result.output
     summary = result.output.strip().splitlines()[-1]
@@ -242,9 +145,9 @@ def test_adopt_keeps_every_row_and_every_verified_point(databases, ledger):
     assert migrate.migrate(url, quiet()).applied == []  # ours now
 
 
-def test_a_verified_point_is_never_overwritten_by_a_geocoding_run_after_adoption(databases):
-    url = seeded(databases, Seed(tickets=50))
-    assert cli(url, "--adopt").exit_code == 0
+def test_a_verified_point_is_never_overwritten_by_a_geocoding_run_after_adoption(seed_era):
+    url = seed_era(Seed(tickets=50))
+    assert fleettickets(url, "adopt", "apply").exit_code == 0
     with psycopg.connect(url) as c:
         query, point = c.execute(
             "SELECT query, ST_AsText(geom) FROM tickets.geo_locations WHERE verified AND status = 'ok' LIMIT 1"
@@ -259,24 +162,24 @@ def test_a_verified_point_is_never_overwritten_by_a_geocoding_run_after_adoption
         assert one(c, "SELECT ST_AsText(geom) FROM tickets.geo_locations WHERE query = %s", (query,)) == point
 
 
-def test_the_next_hourly_run_on_the_same_snapshot_is_unchanged(databases, store):
+def test_the_next_hourly_run_on_the_same_snapshot_is_unchanged(seed_era, store):
     body = csv_text([record("WOT0000001")])
     key = "automations/inc/2026-12-01T08-00-00.csv"
     store.put(key, body)
-    url = seeded(databases, Seed(tickets=20))
+    url = seed_era(Seed(tickets=20))
     etag = store.client.head_object(Bucket=store.name, Key=key)["ETag"]
     with psycopg.connect(url) as c:  # the earlier loader ingested exactly this file last
         c.execute("UPDATE tickets.import_meta SET metadata = jsonb_build_object('source_etag', %s::text)", (etag,))
-    assert cli(url, "--adopt").exit_code == 0
+    assert fleettickets(url, "adopt", "apply").exit_code == 0
 
     result = ingest_bucket(store.with_db(url), quiet(), apply=True)
 
     assert result.outcome == "unchanged"
 
 
-def test_adopted_and_fresh_end_in_the_same_schema(databases, template_db):
-    url = seeded(databases, Seed(tickets=30, foreign_view=True))
-    assert cli(url, "--adopt").exit_code == 0
+def test_adopted_and_fresh_end_in_the_same_schema(databases, seed_era, template_db):
+    url = seed_era(Seed(tickets=30, foreign_view=True))
+    assert fleettickets(url, "adopt", "apply").exit_code == 0
     fresh = database_url(databases.create(template=template_db))
 
     def dump(u: str) -> str:
@@ -298,8 +201,8 @@ def test_adopted_and_fresh_end_in_the_same_schema(databases, template_db):
         assert a.execute(ledger).fetchall() == b.execute(ledger).fetchall()
 
 
-def test_the_map_answers_before_during_and_after_with_the_same_tickets_positioned(databases):
-    url = seeded(databases, Seed(tickets=3000))
+def test_the_map_answers_before_during_and_after_with_the_same_tickets_positioned(seed_era):
+    url = seed_era(Seed(tickets=3000))
 
     def positioned(c: psycopg.Connection, open_only: bool) -> set[str]:
         doc = one(c, "SELECT reporting.fn_tickets_for_map(p_open_only := %s)", (open_only,))
@@ -322,7 +225,7 @@ def test_the_map_answers_before_during_and_after_with_the_same_tickets_positione
     reader = threading.Thread(target=read)
     reader.start()
     try:
-        adopt.adopt(url, quiet(), apply=True)
+        adopt(url, quiet(), apply=True)
     finally:
         done.set()
         reader.join()
@@ -332,11 +235,11 @@ def test_the_map_answers_before_during_and_after_with_the_same_tickets_positione
         assert len(before[1]) == 3000 and len(before[2]["features"]) == len(before[0])
 
 
-def test_a_foreign_view_on_the_sla_view_keeps_working_on_the_new_tickets(databases, tmp_path):
-    url = seeded(databases, Seed(tickets=100, foreign_view=True))
+def test_a_foreign_view_on_the_sla_view_keeps_working_on_the_new_tickets(seed_era, tmp_path):
+    url = seed_era(Seed(tickets=100, foreign_view=True))
     with psycopg.connect(url) as c:
         board = c.execute("SELECT * FROM reporting.v_dispatch_board ORDER BY 1, 2").fetchall()
-    result = cli(url, "--adopt")
+    result = fleettickets(url, "adopt", "apply")
     assert result.exit_code == 0, result.output
     assert "reporting.v_dispatch_board reads tickets.inc_open_sla: kept working" in result.output
     with psycopg.connect(url) as c:
@@ -381,15 +284,15 @@ REFUSALS = {
 
 
 @pytest.mark.parametrize("case", list(REFUSALS))
-def test_every_refusal_is_one_line_exit_1_and_the_database_as_before(databases, case):
+def test_every_refusal_is_one_line_exit_1_and_the_database_as_before(seed_era, case):
     change, message = REFUSALS[case]
-    url = seeded(databases, Seed(tickets=40, foreign_view=True))
+    url = seed_era(Seed(tickets=40, foreign_view=True))
     with psycopg.connect(url, autocommit=True) as c:
         c.execute(change)
     before = catalog_and_counts(url)
 
-    for args in (("--adopt", "--dry-run"), ("--adopt",)):
-        result = cli(url, *args)
+    for args in (("adopt", "plan"), ("adopt", "apply"), ("migrate", "--adopt", "--dry-run"), ("migrate", "--adopt")):
+        result = fleettickets(url, *args)
         assert result.exit_code == 1, result.output
         error = [line for line in result.output.splitlines() if line.startswith("error: ")]
         assert len(error) == 1 and error[0].startswith("error: cannot adopt: ") and "nothing was changed" in error[0]
@@ -397,15 +300,43 @@ def test_every_refusal_is_one_line_exit_1_and_the_database_as_before(databases, 
         assert catalog_and_counts(url) == before
 
 
-def test_a_dry_run_prints_the_plan_and_changes_nothing(databases):
-    url = seeded(databases, Seed(tickets=40, foreign_view=True))
+def test_a_dry_run_prints_the_plan_and_changes_nothing(seed_era):
+    url = seed_era(Seed(tickets=40, foreign_view=True))
     before = catalog_and_counts(url)
-    result = cli(url, "--adopt", "--dry-run")
+    result = fleettickets(url, "adopt", "plan")
     assert result.exit_code == 0, result.output
     assert "tickets.inc: 40 row(s) to carry over" in result.output
     assert result.output.strip().splitlines()[-1].startswith("dry run: would adopt tickets.crq 0 -> 0")
     assert catalog_and_counts(url) == before
-    assert cli(url, "--dry-run").exit_code == 2  # only with --adopt
+    assert fleettickets(url, "migrate", "--dry-run").exit_code == 2  # only with --adopt
+
+
+CONTRADICTIONS = [
+    (("--status", "--adopt"), "--status and --adopt do not go together: give one of them"),
+    (("--adopt", "--dry-run", "--status"), "--status and --adopt do not go together"),
+    (("--adopt", "--undo-adopt", "x"), "--adopt and --undo-adopt do not go together"),
+    (("--drop-adopted", "x", "--undo-adopt", "y"), "--drop-adopted and --undo-adopt do not go together"),
+    (("--status", "--drop-adopted", "x"), "--status and --drop-adopted do not go together"),
+    (("--undo-adopt", "x", "--dry-run"), "--dry-run goes with --adopt"),
+]
+
+
+@pytest.mark.parametrize(("flags", "message"), CONTRADICTIONS)
+def test_contradictory_migrate_flags_are_refused_in_one_line_and_change_nothing(seed_era, flags, message):
+    """`migrate --status --adopt` used to adopt, silently: the listing's flag was ignored."""
+    url = seed_era(Seed(tickets=10))
+    before = catalog_and_counts(url)
+    result = fleettickets(url, "migrate", *flags)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {message}") and len(result.output.strip().splitlines()) == 1
+    assert catalog_and_counts(url) == before
+
+
+def test_the_old_spellings_are_aliases_of_the_adopt_commands(seed_era):
+    url = seed_era(Seed(tickets=30))
+    assert fleettickets(url, "migrate", "--adopt", "--dry-run").output == fleettickets(url, "adopt", "plan").output
+    assert fleettickets(url, "adopt", "--help").exit_code == 0
+    assert "Old spelling of `adopt apply`" in fleettickets(url, "migrate", "--help").output
 
 
 def test_a_role_without_superuser_adopts_and_the_tenant_keeps_its_view_and_map(pg_admin, databases):
@@ -441,7 +372,7 @@ def test_a_role_without_superuser_adopts_and_the_tenant_keeps_its_view_and_map(p
             )
             board = c.execute("SELECT * FROM reporting.v_dispatch_board ORDER BY 1").fetchall()
 
-        result = cli(as_loader, "--adopt")
+        result = fleettickets(as_loader, "migrate", "--adopt")
 
         assert result.exit_code == 0, result.output
         with psycopg.connect(as_tenant) as c:
@@ -449,7 +380,7 @@ def test_a_role_without_superuser_adopts_and_the_tenant_keeps_its_view_and_map(p
             assert len(one(c, "SELECT reporting.fn_tickets_for_map(p_open_only := false)")["features"]) == 60
         assert migrate.migrate(as_loader, quiet()).applied == []
 
-        undone = cli(as_loader, "--undo-adopt", kept_in(as_loader))  # the way back needs no more
+        undone = fleettickets(as_loader, "migrate", "--undo-adopt", kept_in(as_loader))  # the way back needs no more
         assert undone.exit_code == 0, undone.output
         with psycopg.connect(as_tenant) as c:
             assert c.execute("SELECT * FROM reporting.v_dispatch_board ORDER BY 1").fetchall() == board
@@ -460,14 +391,14 @@ def test_a_role_without_superuser_adopts_and_the_tenant_keeps_its_view_and_map(p
             pg_admin.execute(f"DROP ROLE IF EXISTS {role}")
 
 
-def test_drop_adopted_waits_for_the_last_dependant_then_removes_the_kept_objects(databases):
-    url = seeded(databases, Seed(tickets=20))
-    assert cli(url, "--adopt").exit_code == 0
+def test_drop_adopted_waits_for_the_last_dependant_then_removes_the_kept_objects(seed_era):
+    url = seed_era(Seed(tickets=20))
+    assert fleettickets(url, "adopt", "apply").exit_code == 0
     kept = kept_in(url)
     with psycopg.connect(url, autocommit=True) as c:
         c.execute(f"CREATE VIEW public.v_old AS SELECT ticket_id FROM {kept}.inc")
 
-    refused = cli(url, "--drop-adopted", kept)
+    refused = fleettickets(url, "migrate", "--drop-adopted", kept)
     assert refused.exit_code == 1
     assert (
         refused.output.strip() == f"error: cannot drop {kept}: public.v_old depends on {kept}.inc; nothing was dropped"
@@ -475,12 +406,12 @@ def test_drop_adopted_waits_for_the_last_dependant_then_removes_the_kept_objects
 
     with psycopg.connect(url, autocommit=True) as c:
         c.execute("DROP VIEW public.v_old")
-    assert cli(url, "--drop-adopted", kept).exit_code == 0
+    assert fleettickets(url, "adopt", "drop", kept).exit_code == 0
     with psycopg.connect(url) as c:
         assert one(c, "SELECT to_regnamespace(%s)", (kept,)) is None
         assert one(c, "SELECT dropped_at IS NOT NULL FROM tickets.adoptions") is True
         assert one(c, "SELECT count(*) FROM tickets.inc") == 20
-    assert cli(url, "--drop-adopted", "public").exit_code == 1
+    assert fleettickets(url, "adopt", "drop", "public").exit_code == 1
 
 
 def handed_back(url: str) -> tuple[list[tuple], dict[str, int]]:
@@ -490,16 +421,16 @@ def handed_back(url: str) -> tuple[list[tuple], dict[str, int]]:
     return [o for o in objects if not o[0].startswith(aside)], counts
 
 
-def test_undo_adopt_gives_the_earlier_loader_its_database_back_as_it_was(databases):
-    url = seeded(databases, Seed(tickets=60, crq=5, foreign_view=True))
+def test_undo_adopt_gives_the_earlier_loader_its_database_back_as_it_was(seed_era):
+    url = seed_era(Seed(tickets=60, crq=5, foreign_view=True))
     before = handed_back(url)
     with psycopg.connect(url) as c:
         map_before = one(c, "SELECT reporting.fn_tickets_for_map(p_open_only := false)")
         board = c.execute("SELECT * FROM reporting.v_dispatch_board ORDER BY 1, 2").fetchall()
-    assert cli(url, "--adopt").exit_code == 0
+    assert fleettickets(url, "adopt", "apply").exit_code == 0
     kept = kept_in(url)
 
-    result = cli(url, "--undo-adopt", kept)
+    result = fleettickets(url, "adopt", "undo", kept)
     assert result.exit_code == 0, result.output
     assert re.search(r"undone: this package's objects are set aside in tickets_replaced_\d{8} \(60 ", result.output)
     assert handed_back(url) == before  # every object of the loader's, by oid and definition; every row
@@ -515,20 +446,20 @@ def test_undo_adopt_gives_the_earlier_loader_its_database_back_as_it_was(databas
         assert one(c, f"SELECT count(*) FROM {aside}.inc") == 60  # this package's, kept whole
         assert one(c, f"SELECT kept_in FROM {aside}.adoptions") == kept
 
-    refused = cli(url)  # the safety net holds again: no silent migrate of the loader's database
-    assert refused.exit_code == 1 and "--adopt" in refused.output
-    assert cli(url, "--adopt").exit_code == 0  # and the way forward is open again
-    assert cli(url, "--undo-adopt", "tickets").exit_code == 1
+    refused = fleettickets(url, "migrate")  # the safety net holds again: no silent migrate of the loader's database
+    assert refused.exit_code == 1 and "`fleettickets adopt plan`" in refused.output
+    assert fleettickets(url, "adopt", "apply").exit_code == 0  # and the way forward is open again
+    assert fleettickets(url, "adopt", "undo", "tickets").exit_code == 1
 
 
-def test_undo_adopt_is_refused_while_a_tenant_reads_this_packages_objects(databases):
-    url = seeded(databases, Seed(tickets=20))
-    assert cli(url, "--adopt").exit_code == 0
+def test_undo_adopt_is_refused_while_a_tenant_reads_this_packages_objects(seed_era):
+    url = seed_era(Seed(tickets=20))
+    assert fleettickets(url, "adopt", "apply").exit_code == 0
     kept = kept_in(url)
     with psycopg.connect(url, autocommit=True) as c:
         c.execute("CREATE VIEW public.v_positions AS SELECT ticket_id FROM reporting.inc_map")
     before = catalog_and_counts(url)
-    result = cli(url, "--undo-adopt", kept)
+    result = fleettickets(url, "adopt", "undo", kept)
     assert result.exit_code == 1
     assert result.output.strip() == (
         "error: cannot undo the adoption: public.v_positions depends on reporting.inc_map; nothing was changed"
