@@ -365,6 +365,7 @@ def _one_line(conn: psycopg.Connection) -> Iterator[None]:
 HOLDERS = {
     db.LOCK_MIGRATE: "another migrate has held the migration lock",
     db.LOCK_INGEST: "an ingest has held the ingest lock",
+    db.LOCK_INGEST_CRQ: "a CRQ ingest has held its ingest lock",
     db.LOCK_GEOCODE: "a geocoding run has held the geocoding lock",
 }
 

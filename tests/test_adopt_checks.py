@@ -104,7 +104,8 @@ def test_adoption_runs_every_data_fix_of_the_migrations_in_order(seed_era, monke
     assert result.exit_code == 0, result.output
     assert (
         "ran the migrations' data fixes on the rows carried: tickets.data_fix_18_feed_check,"
-        " tickets.data_fix_25_future_snapshots, tickets.data_fix_99_a_later_fix" in result.output.splitlines()
+        " tickets.data_fix_25_future_snapshots, tickets.data_fix_40_loads_from_import_meta,"
+        " tickets.data_fix_99_a_later_fix" in result.output.splitlines()
     )
     with psycopg.connect(url) as c:  # once as the schema was built, once on the rows (after 18's)
         assert c.execute("SELECT seen FROM tickets.fixes_seen ORDER BY n").fetchall() == [
@@ -125,13 +126,13 @@ def test_a_database_that_ran_the_data_fixes_inline_gets_their_functions_on_migra
     assert migrate.migrate(db_url, quiet()).applied == []
 
     with psycopg.connect(db_url) as c:
-        assert one(c, "SELECT count(*) FROM pg_proc WHERE starts_with(proname, 'data_fix_')") == 2
+        assert one(c, "SELECT count(*) FROM pg_proc WHERE starts_with(proname, 'data_fix_')") == 3  # 18, 25, 40
         assert c.execute(
             "SELECT script, checksum FROM tickets.schema_migrations WHERE version IN (18, 25)"
         ).fetchall() == [(m.script, m.checksum()) for m in migrate.discover() if m.version in (18, 25)]
 
 
-@pytest.mark.parametrize("lock", [db.LOCK_INGEST, db.LOCK_GEOCODE, db.LOCK_MIGRATE])
+@pytest.mark.parametrize("lock", [db.LOCK_INGEST, db.LOCK_INGEST_CRQ, db.LOCK_GEOCODE, db.LOCK_MIGRATE])
 def test_adoption_waits_for_a_run_holding_its_lock_then_says_so_in_one_line(seed_era, monkeypatch, lock):
     """Issue 25: adoption while a run held its lock ended in `unexpected error ... --verbose`."""
     url = seed_era(Seed(tickets=20))

@@ -25,13 +25,13 @@ class AdoptRefused(MigrationError):
 
 @contextmanager
 def session(url: str, refused: str) -> Iterator[psycopg.Connection]:
-    """A connection holding the migration lock and the ingest and geocoding locks (no run of this
-    package writes meanwhile), each waited for within the lock timeout. A database error inside the
+    """A connection holding the migration lock and the ingest (INC's and CRQ's) and geocoding locks
+    (no run of this package writes meanwhile), each waited for within the lock timeout. A database error inside the
     block is one line, `<refused>: <what the server said>; nothing was changed`; on any failure the
     session is closed, and its transaction with it."""
     with (
         db.connect(url) as conn,
-        migrations.holding(conn, db.LOCK_MIGRATE, db.LOCK_INGEST, db.LOCK_GEOCODE),
+        migrations.holding(conn, db.LOCK_MIGRATE, db.LOCK_INGEST, db.LOCK_INGEST_CRQ, db.LOCK_GEOCODE),
     ):
         try:
             yield conn
