@@ -8,7 +8,7 @@ import pytest
 from fleettickets.adopt.locations import Location, label_keys, locate, rekey
 from fleettickets.adopt.plan import Facts, plan, unknown_values
 from fleettickets.catalog import Column, Dependant
-from fleettickets.geocode.places import location_key, strip_codes
+from fleettickets.geocode.places import location_key, read_label, strip_codes
 
 T = "text"
 INC = [Column("ticket_id", T, False), Column("raw", "jsonb", False), Column("geom", "geometry(Point,4326)", False),
@@ -261,9 +261,13 @@ def test_rekeying_links_each_label_to_its_entry_and_finds_two_entries_of_one_pla
     assert found.spellings == [("ADR_MNT_Ruaka Town SDUS3", "Kiambu", key), ("NW_Ruaka Town_FDT_07", "Kiambu", key)]
 
 
-def test_label_keys_are_this_packages_rules():
-    assert label_keys([("NW_Ruaka Town_FDT_07", "Kiambu"), ("NW_FDT_07", "Kiambu")]) == [
-        ("NW_Ruaka Town_FDT_07", "Kiambu", "Ruaka Town", location_key(strip_codes("NW_Ruaka Town_FDT_07"), "Kiambu"))
+def test_label_keys_are_the_geocoding_runs_rule():
+    """The same reading as a geocoding run's (places.read_label): a label of codes alone is an entry of
+    its own, as the run keys it."""
+    labels = [("NW_Ruaka Town_FDT_07", "Kiambu"), ("NW_FDT_07", "Kiambu")]
+    assert label_keys(labels) == [
+        ("NW_FDT_07", "Kiambu", read_label("NW_FDT_07", "Kiambu").place, read_label("NW_FDT_07", "Kiambu").key),
+        ("NW_Ruaka Town_FDT_07", "Kiambu", "Ruaka Town", location_key(strip_codes("NW_Ruaka Town_FDT_07"), "Kiambu")),
     ]
 
 
