@@ -1,7 +1,7 @@
 # A small batch worker for Coolify: no server. PID 1 (python -m fleettickets.worker) applies any
-# pending migration when a new image starts, then waits; the ingest runs as a Scheduled Task
-# (`./run_ingest.sh` or `fleettickets ingest --from-bucket --apply --max-age-hours 3`) at
-# `15 7-19 * * *` (EAT). See the README's Deploy section.
+# pending migration when a new image starts, then waits; each dataset's ingest runs as a Scheduled
+# Task (`./run_ingest.sh inc`, `./run_ingest.sh crq`) at `*/20 6-20 * * *` (EAT). See the README's
+# Deploy section.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \

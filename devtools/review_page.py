@@ -21,7 +21,10 @@ def running(review: server.Review) -> Iterator[str]:
     app = uvicorn.Server(uvicorn.Config(server.create_app(review), log_level="warning", access_log=False))
     thread = threading.Thread(target=app.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
+    give_up = time.monotonic() + 60  # a hang guard, not a speed check: a server that never starts fails here
     while not app.started:
+        if not thread.is_alive() or time.monotonic() > give_up:
+            raise RuntimeError("the review page's server did not start")
         time.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"

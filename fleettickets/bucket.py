@@ -102,9 +102,10 @@ class Bucket:
         holds the rewritten bytes while the original stays in place for the next run.
 
         A request retried after its first attempt succeeded (the answer lost on the way) meets its
-        own result: the copy finds no source, or the conditional delete finds no key, which RustFS
-        answers 412. Either way a HEAD decides: the original gone and `target` holding the ETag
-        that was read is "archived", not "changed"."""
+        own result: the conditional delete finds no key, which RustFS answers 412, or the copy finds
+        no source. A HEAD decides: after a copy that succeeded, the original gone is "archived"; a
+        copy that found no source is "archived" if `target` holds what was read (its ETag, or its
+        size: a copy of a multipart upload gets an ETag of its own)."""
         source = {"Bucket": self.name, "Key": file.key}
         condition = {"CopySourceIfMatch": f'"{file.etag}"'} if file.etag else {}
         with self._errors(f"archive s3://{self.name}/{file.key}"):
@@ -112,7 +113,7 @@ class Bucket:
                 self.client.copy_object(Bucket=self.name, Key=target, CopySource=source, **condition)
             except ClientError as e:
                 if _code(e) in ("NoSuchKey", "404"):
-                    return self._settled(file, target)
+                    return "archived" if self._holds(target, file) else "gone"
                 if _code(e) != "PreconditionFailed":
                     raise
                 return "changed"
@@ -124,20 +125,18 @@ class Bucket:
             except ClientError as e:
                 if _code(e) != "PreconditionFailed":
                     raise
-                return self._settled(file, target)
+                return "changed" if self._head(file.key) else "archived"
         return "archived"
 
-    def _settled(self, file: FeedFile, target: str) -> Archived:
-        """After a refused request: "archived" if the original is gone and `target` holds what was
-        read, "changed" if the original is still there (rewritten), else "gone"."""
-        if self._etag(file.key) is not None:
-            return "changed"
-        return "archived" if self._etag(target) == file.etag else "gone"
+    def _holds(self, key: str, file: FeedFile) -> bool:
+        """`key` holds the bytes `file` had when it was listed (by ETag, else by size)."""
+        head = self._head(key)
+        return head is not None and (head["ETag"].strip('"') == file.etag or head["ContentLength"] == file.size)
 
-    def _etag(self, key: str) -> str | None:
-        """The object's ETag, None if there is no such key."""
+    def _head(self, key: str) -> dict | None:
+        """The object's HEAD answer, None if there is no such key."""
         try:
-            return self.client.head_object(Bucket=self.name, Key=key)["ETag"].strip('"')
+            return self.client.head_object(Bucket=self.name, Key=key)
         except ClientError as e:
             if _code(e) in ("404", "NoSuchKey", "NotFound"):
                 return None

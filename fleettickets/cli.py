@@ -234,6 +234,7 @@ def adopt_undo(schema: KeptSchema) -> None:
 
 
 DatasetName = StrEnum("DatasetName", {name: name for name in DATASET_NAMES})
+PlacesOf = StrEnum("PlacesOf", {name: name for name in (*DATASET_NAMES, "all")})
 DatasetOption = Annotated[
     DatasetName, typer.Option("--dataset", help="inc (incidents: the map and the SLA view) or crq (installations).")
 ]
@@ -333,7 +334,9 @@ def geocode_locations_command(
     guard_km: Annotated[
         float, typer.Option("--guard-km", min=0.1, help="Search box and guard: no point farther from the cluster's.")
     ] = GUARD_KM,
-    dataset: DatasetOption = "inc",
+    dataset: Annotated[
+        PlacesOf, typer.Option("--dataset", help="Whose open tickets' places: inc, crq, or all (one budget for both).")
+    ] = "inc",
 ) -> None:
     """Precise points for a dataset's open tickets: one request per distinct place, its words alone in
     a box around the cluster point; the nearest candidate named like the place, within the guard."""
@@ -345,7 +348,7 @@ def geocode_locations_command(
         limit=limit,
         retry_failed=retry_failed,
         guard_km=guard_km,
-        dataset=dataset,
+        dataset=None if dataset == "all" else dataset,
     )
     reporter.step(result.summary())
 

@@ -18,7 +18,7 @@ from fleettickets.bucket import Bucket
 from fleettickets.clean import CleanStats, clean_rows, text_stream
 from fleettickets.config import Settings
 from fleettickets.console import Reporter
-from fleettickets.datasets import Dataset, dataset
+from fleettickets.datasets import Dataset, declared
 from fleettickets.errors import RefusedFile
 from fleettickets.load import stage
 from fleettickets.migrate import open_current
@@ -54,7 +54,7 @@ def _rows_unless_refused(
 def rebuild(settings: Settings, reporter: Reporter, *, apply: bool) -> RebuildResult:
     started = time.monotonic()
     bucket = Bucket(settings)
-    inc = dataset(settings, "inc")  # the event history is INC's
+    inc = next(d for d in declared(settings).values() if d.history)  # the dataset whose history is kept
     files = sorted(
         bucket.list_files(inc, "snapshot", processed=True) + bucket.list_files(inc, "change", processed=True),
         key=lambda f: f.order,

@@ -23,13 +23,14 @@ from typing import BinaryIO
 import psycopg
 
 from fleettickets import db, loads
-from fleettickets.bucket import Archived, Bucket
+from fleettickets.archive import Archiver
+from fleettickets.bucket import Bucket
 from fleettickets.clean import CleanStats, Reject, clean_rows, rejects_writer, text_stream
 from fleettickets.config import Settings
 from fleettickets.console import Advance, Reporter
 from fleettickets.datasets import Dataset, dataset
 from fleettickets.deadline import run_deadline
-from fleettickets.errors import ArchiveError, LockHeldTooLong, RefusedFile, StoreError
+from fleettickets.errors import LockHeldTooLong, RefusedFile
 from fleettickets.load import NO_COUNTS, MergeCounts, load
 from fleettickets.loads import Source
 from fleettickets.migrate import open_current
@@ -98,14 +99,49 @@ def _clean(
     return stats, rows
 
 
-def _read_ahead(
-    bucket: Bucket, data: Dataset, file: FeedFile
-) -> tuple[CleanStats, list[tuple[int, str, str]], list[Reject]]:
-    """A small file fetched and cleaned whole (on the reader's thread): its stats, rows and rejects."""
-    rejects: list[Reject] = []
-    with closing(bucket.open(file)) as stream:
-        stats, rows = _clean(stream, data, rejects.append)
-        return stats, list(rows), rejects
+class _Reader:
+    """The files' cleaned rows, one file after the other: a small file is fetched and cleaned on a
+    thread of its own while the file before it merges (the main thread then waits on the server,
+    the GIL released); a big one is streamed when its turn comes, under a progress bar when shown."""
+
+    def __init__(self, bucket: Bucket, data: Dataset, files: list[FeedFile], reporter: Reporter, shown: bool) -> None:
+        self.bucket, self.data, self.files, self.reporter, self.shown = bucket, data, files, reporter, shown
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
+        self.ahead: dict[FeedFile, Future[tuple[CleanStats, list[tuple[int, str, str]], list[Reject]]]] = {}
+
+    def __enter__(self) -> _Reader:
+        self._read_ahead(0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    @contextmanager
+    def rows(self, at: int, on_reject: Callable[[Reject], None] | None) -> Iterator[tuple[CleanStats, Rows]]:
+        """File `at`'s stats and rows (the stats complete once the rows are read)."""
+        self._read_ahead(at + 1)  # the next file is read while this one merges
+        file = self.files[at]
+        if file in self.ahead:
+            stats, rows, rejected = self.ahead.pop(file).result()
+            for reject in rejected if on_reject else ():
+                on_reject(reject)
+            yield stats, rows
+            return
+        with (
+            closing(self.bucket.open(file)) as stream,
+            _progress(self.reporter, self.shown, f"reading {file.name}", file.size) as progress,
+        ):
+            yield _clean(stream, self.data, on_reject, progress)
+
+    def _read_ahead(self, at: int) -> None:
+        if at < len(self.files) and (self.files[at].size or 0) <= READ_AHEAD_BYTES:
+            self.ahead[self.files[at]] = self.pool.submit(self._whole, self.files[at])
+
+    def _whole(self, file: FeedFile) -> tuple[CleanStats, list[tuple[int, str, str]], list[Reject]]:
+        rejects: list[Reject] = []
+        with closing(self.bucket.open(file)) as stream:
+            stats, rows = _clean(stream, self.data, rejects.append)
+            return stats, list(rows), rejects
 
 
 def _process(
@@ -278,6 +314,7 @@ def ingest_bucket(
                 listed,
                 loads.applied(conn, data.name, listed) if conn else set(),
                 loads.last_snapshot_etag(conn, data.name) if conn else None,
+                loads.newest_applied(conn, data.name) if conn else None,
                 now,
             )
             if conn:
@@ -330,47 +367,26 @@ def _apply_plan(
         reporter.step("no file to ingest")
         result.source = f"s3://{bucket.name}/{data.prefix}"
     files = plan.apply
+    many = len(files) > 1  # then a bar over the files, else one over the file's bytes
+    last_of_day = _last_of_each_day(files)
     with (
-        _Archiver(bucket, data, conn, reporter, apply) as archiver,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader,
+        Archiver(bucket, data, conn, reporter) as archiver,
+        _Reader(bucket, data, files, reporter, shown=not many) as reader,
     ):
-        last_of_day = _last_of_each_day(files)
-        many = len(files) > 1  # then a bar over the files, else one over the file's bytes
-        ahead: dict[FeedFile, Future] = {}
-
-        def read_next(at: int) -> None:
-            if at < len(files) and (files[at].size or 0) <= READ_AHEAD_BYTES:
-                ahead[files[at]] = reader.submit(_read_ahead, bucket, data, files[at])
-
-        read_next(0)
         with rejects_writer(rejects) as rejects_for, _progress(reporter, many, "applying files", len(files)) as advance:
             for at, file in enumerate(files):
-                read_next(at + 1)  # the next file is read while this one merges
-                source, on_reject = Source.of(data.name, file), rejects_for(file.name)
                 try:
-                    if file in ahead:
-                        stats, rows, rejected = ahead.pop(file).result()
-                        for reject in rejected if on_reject else ():
-                            on_reject(reject)
+                    with reader.rows(at, rejects_for(file.name)) as (stats, rows):
                         counts = _process(
-                            conn, data, source, stats, rows, apply=apply, backlog=file in last_of_day, reporter=reporter
+                            conn,
+                            data,
+                            Source.of(data.name, file),
+                            stats,
+                            rows,
+                            apply=apply,
+                            backlog=file in last_of_day,
+                            reporter=reporter,
                         )
-                    else:
-                        with (
-                            closing(bucket.open(file)) as stream,
-                            _progress(reporter, not many, f"reading {file.name}", file.size) as progress,
-                        ):
-                            stats, rows = _clean(stream, data, on_reject, progress)
-                            counts = _process(
-                                conn,
-                                data,
-                                source,
-                                stats,
-                                rows,
-                                apply=apply,
-                                backlog=file in last_of_day,
-                                reporter=reporter,
-                            )
                 except RefusedFile as e:
                     # Nothing of it was written; the files after it still apply (the version rule keeps
                     # a fixed copy, applied later, from rolling anything back). It stays in place, and
@@ -382,7 +398,14 @@ def _apply_plan(
                     )
                     continue
                 result.add(stats, counts, file.kind)
-                archiver.after_commit(file)
+                if counts and counts.stale and file in plan.late:
+                    reporter.step(
+                        f"{file.name} came after files stamped later: its {counts.stale:,} stale row(s) were never"
+                        " the stored state, so the event history skips them; `fleettickets history rebuild --apply`"
+                        " replays the archive in stamp order"
+                    )
+                if apply:
+                    archiver.hand(file)
                 advance(1)
         # Older snapshots are archived as superseded only by a newest snapshot that was taken.
         taken = not any(f.kind == "snapshot" for f in result.refused)
@@ -393,6 +416,7 @@ def _apply_plan(
                 reporter.step(
                     f"dry run: would apply {len(plan.apply)} file(s); "
                     f"would archive {len(plan.apply) - len(result.refused) + len(rest)} file(s) to processed/"
+                    + (" (each file counted against the database as it is now)" if many else "")
                 )
             return result
         if plan.unchanged and conn:
@@ -412,61 +436,6 @@ def _last_of_each_day(files: list[FeedFile]) -> set[FeedFile]:
     for f in files:
         last[f.stamp.astimezone(EAT).date()] = f
     return set(last.values())
-
-
-class _Archiver:
-    """Moves each file to processed/ once its data is committed (or was already), in the order they
-    are handed over, on a thread of its own: the store's round trips for one file overlap the next
-    file's load. If a run stops half-way, the load history says which files are applied, and the
-    next run archives the rest."""
-
-    def __init__(
-        self, bucket: Bucket, data: Dataset, conn: psycopg.Connection | None, reporter: Reporter, apply: bool
-    ) -> None:
-        self.bucket, self.data, self.conn, self.reporter, self.apply = bucket, data, conn, reporter, apply
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive")
-        self.handed: list[tuple[FeedFile, Future[Archived]]] = []
-
-    def after_commit(self, file: FeedFile) -> None:
-        if self.apply:
-            self.handed.append((file, self.pool.submit(self.bucket.archive, file, self.data.archive_key(file))))
-
-    def finish(self, rest: list[FeedFile]) -> int:
-        """Archive `rest` too, wait for every move; the number moved. A store failure is an
-        ArchiveError once the others are done: the data is committed whatever happens here."""
-        for file in sorted(rest, key=lambda f: f.order):
-            self.after_commit(file)
-        moved: list[FeedFile] = []
-        failed: tuple[FeedFile, StoreError] | None = None
-        for file, future in self.handed:
-            try:
-                outcome = future.result()
-            except StoreError as e:
-                failed = failed or (file, e)
-                continue
-            if outcome == "archived":
-                moved.append(file)
-            elif outcome == "changed":
-                self.reporter.step(f"{file.name} changed after it was read (no longer ETag {file.etag}): left in place")
-            else:
-                self.reporter.step(f"{file.name} is gone from the bucket and not in processed/: someone moved it")
-        if self.conn and moved:
-            loads.mark_archived(self.conn, self.data.name, moved)
-        if moved:
-            self.reporter.step(f"archived {len(moved)} file(s) to processed/")
-        if failed:
-            raise ArchiveError(
-                f"the data is committed, but archiving {failed[0].name} failed ({failed[1]}); {len(moved)} file(s)"
-                " were moved: the load history knows what was applied, the next run archives the rest"
-            )
-        return len(moved)
-
-    def __enter__(self) -> _Archiver:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Wait for the moves already handed over (of committed files), however the run ends."""
-        self.pool.shutdown(wait=True)
 
 
 def ingest_csv(

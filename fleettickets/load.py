@@ -62,8 +62,13 @@ def load(
     """Stage and merge one file's `rows`; commit only when `apply` and the file is not refused.
     `backlog`: refresh the day's backlog (the last file of that day in a run).
 
-    A dry run does the same work and rolls back, so its counts are exactly what an apply would do.
+    A dry run does the same work and rolls back: its counts are what applying this file alone to the
+    database as it is now would do (in a dry run of several files, each is counted so, not after the
+    ones before it).
     """
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        # inside an open transaction this one would be a savepoint of it: no file's own commit
+        raise RuntimeError("a file is loaded in a transaction of its own: the connection must be idle")
     started = time.monotonic()
     try:
         with conn.transaction(force_rollback=not apply):
@@ -71,8 +76,8 @@ def load(
             stats.check(empty_ok=source.kind == "change")  # nothing changed is a valid change file
             counts = MergeCounts(
                 *conn.execute(
-                    "SELECT * FROM tickets.merge_stage(%s, %s, %s, %s, p_backlog := %s)",
-                    (dataset.table, apply, source.key, source.stamp, backlog),
+                    "SELECT * FROM tickets.merge_stage(%s, %s, %s, %s, p_history := %s, p_backlog := %s)",
+                    (dataset.table, apply, source.key, source.stamp, dataset.history, backlog),
                 ).fetchone()
             )
             if apply:

@@ -39,28 +39,24 @@ def applied(conn: psycopg.Connection, dataset: str, files: Iterable[FeedFile]) -
     keys = sorted({f.key for f in files})
     if not keys:
         return set()
-    rows = conn.execute(
-        "SELECT source_key, etag FROM tickets.loads WHERE dataset = %s AND source_key = ANY (%s)", (dataset, keys)
-    ).fetchall()
-    return {(key, etag) for key, etag in rows}
+    return {(key, etag) for key, etag in conn.execute("SELECT * FROM tickets.loaded_files(%s, %s)", (dataset, keys))}
 
 
 def last_snapshot_etag(conn: psycopg.Connection, dataset: str) -> str | None:
     """The ETag of the newest snapshot the history holds: a newest snapshot with the same one is the
     exporter re-sending the same bytes (CONTRACT 1: skipped as unchanged)."""
-    row = conn.execute(
-        "SELECT etag FROM tickets.loads WHERE dataset = %s AND kind = 'snapshot'"
-        " ORDER BY stamp DESC NULLS LAST, load_id DESC LIMIT 1",
-        (dataset,),
-    ).fetchone()
-    return row[0] if row else None
+    return conn.execute("SELECT tickets.last_snapshot_etag(%s)", (dataset,)).fetchone()[0]
+
+
+def newest_applied(conn: psycopg.Connection, dataset: str) -> datetime | None:
+    """The newest stamp among the files applied: a file stamped before it arrives late."""
+    return conn.execute("SELECT tickets.newest_applied(%s)", (dataset,)).fetchone()[0]
 
 
 def record(conn: psycopg.Connection, source: Source, outcome: str, counts: dict[str, Any]) -> None:
     """In the transaction that applied the file (or decided to skip it)."""
     conn.execute(
-        "INSERT INTO tickets.loads (dataset, kind, source_key, etag, size, stamp, outcome, counts)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        "SELECT tickets.record_load(%s, %s, %s, %s, %s, %s, %s, %s)",
         (source.dataset, source.kind, source.key, source.etag, source.size, source.stamp, outcome, Jsonb(counts)),
     )
 
@@ -68,9 +64,7 @@ def record(conn: psycopg.Connection, source: Source, outcome: str, counts: dict[
 def mark_archived(conn: psycopg.Connection, dataset: str, files: list[FeedFile]) -> None:
     if files:
         conn.execute(
-            "UPDATE tickets.loads l SET archived_at = now() FROM unnest(%s::text[], %s::text[]) AS f (key, etag)"
-            " WHERE l.dataset = %s AND l.source_key = f.key AND l.etag = f.etag AND l.archived_at IS NULL",
-            ([f.key for f in files], [f.etag for f in files], dataset),
+            "SELECT tickets.mark_archived(%s, %s, %s)", (dataset, [f.key for f in files], [f.etag for f in files])
         )
         conn.commit()
 
@@ -78,16 +72,9 @@ def mark_archived(conn: psycopg.Connection, dataset: str, files: list[FeedFile])
 def listing(conn: psycopg.Connection, dataset: str | None, limit: int) -> Table:
     """The last `limit` files decided on, newest first (of one dataset, or of all)."""
     cursor = conn.execute(
-        """
-        SELECT to_char(loaded_at AT TIME ZONE 'Africa/Nairobi', 'YYYY-MM-DD HH24:MI:SS') AS loaded_eat, dataset, kind,
-               source_key AS file, outcome, (counts ->> 'rows_kept')::int AS kept,
-               (counts ->> 'inserted')::int AS inserted, (counts ->> 'updated')::int AS updated,
-               (counts ->> 'unchanged')::int AS unchanged, (counts ->> 'stale')::int AS stale,
-               CASE WHEN kind = 'csv' THEN NULL ELSE archived_at IS NOT NULL END AS archived
-          FROM tickets.loads
-         WHERE %(dataset)s::text IS NULL OR dataset = %(dataset)s
-         ORDER BY load_id DESC LIMIT %(limit)s
-        """,
+        "SELECT loaded_eat, dataset, kind, file, outcome, kept, inserted, updated, unchanged, stale, archived"
+        " FROM tickets.load_history WHERE %(dataset)s::text IS NULL OR dataset = %(dataset)s"
+        " ORDER BY load_id DESC LIMIT %(limit)s",
         {"dataset": dataset, "limit": limit},
     )
     return Table([c.name for c in cursor.description], cursor.fetchall())

@@ -9,6 +9,8 @@
 - Every change file not in the history is applied, each once.
 - What is applied goes in stamp order across both kinds (a snapshot before a change file of the
   same stamp): a row's version (fleettickets.load), not this order, keeps tickets from rolling back.
+- A file stamped before the newest one already applied arrives late: its rows older than the
+  stored ones were never the stored state, so the event history will not list them.
 """
 
 from __future__ import annotations
@@ -28,9 +30,16 @@ class RunPlan:
     superseded: list[FeedFile] = field(default_factory=list)  # snapshots older than the newest: archived
     future: list[FeedFile] = field(default_factory=list)  # refused: stamped ahead of now, left in place
     newest: FeedFile | None = None  # the newest file not in the future: the exporter's last sign of life
+    late: frozenset[FeedFile] = frozenset()  # of `apply`: stamped before the newest file applied already
 
 
-def plan_run(listed: list[FeedFile], applied: set[Identity], last_snapshot_etag: str | None, now: datetime) -> RunPlan:
+def plan_run(
+    listed: list[FeedFile],
+    applied: set[Identity],
+    last_snapshot_etag: str | None,
+    newest_applied: datetime | None,
+    now: datetime,
+) -> RunPlan:
     future = sorted((f for f in listed if in_future(f.stamp, now)), key=lambda f: f.order)
     present = [f for f in listed if not in_future(f.stamp, now)]
     latest = newest([f for f in present if f.kind == "snapshot"])
@@ -56,4 +65,5 @@ def plan_run(listed: list[FeedFile], applied: set[Identity], last_snapshot_etag:
         superseded=sorted(superseded, key=lambda f: f.order),
         future=future,
         newest=newest(present),
+        late=frozenset(f for f in apply if newest_applied and f.stamp < newest_applied),
     )

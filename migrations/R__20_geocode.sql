@@ -26,30 +26,26 @@ $$;
 CREATE OR REPLACE FUNCTION tickets.reresolve_geom(p_clusters text[] DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    moved_inc bigint;
-    moved_crq bigint;
+    dataset_table text;
+    moved bigint;
+    moved_count bigint := 0;
 BEGIN
-    WITH moved AS (
-        UPDATE tickets.inc i
-           SET geom = r.geom, geo_source = r.geo_source
-          FROM tickets.inc j CROSS JOIN LATERAL tickets.resolve_geom(j.raw) r
-         WHERE i.ticket_id = j.ticket_id
-           AND (p_clusters IS NULL OR j.cluster = ANY (p_clusters))
-           AND (i.geom, i.geo_source) IS DISTINCT FROM (r.geom, r.geo_source)
-        RETURNING 1
-    )
-    SELECT count(*) INTO moved_inc FROM moved;
-    WITH moved AS (
-        UPDATE tickets.crq i
-           SET geom = r.geom, geo_source = r.geo_source
-          FROM tickets.crq j CROSS JOIN LATERAL tickets.resolve_geom(j.raw) r
-         WHERE i.ticket_id = j.ticket_id
-           AND (p_clusters IS NULL OR j.cluster = ANY (p_clusters))
-           AND (i.geom, i.geo_source) IS DISTINCT FROM (r.geom, r.geo_source)
-        RETURNING 1
-    )
-    SELECT count(*) INTO moved_crq FROM moved;
-    RETURN moved_inc + moved_crq;
+    FOREACH dataset_table IN ARRAY ARRAY['inc', 'crq'] LOOP
+        EXECUTE format($sql$
+            WITH moved AS (
+                UPDATE tickets.%1$I i
+                   SET geom = r.geom, geo_source = r.geo_source
+                  FROM tickets.%1$I j CROSS JOIN LATERAL tickets.resolve_geom(j.raw) r
+                 WHERE i.ticket_id = j.ticket_id
+                   AND ($1 IS NULL OR j.cluster = ANY ($1))
+                   AND (i.geom, i.geo_source) IS DISTINCT FROM (r.geom, r.geo_source)
+                RETURNING 1
+            )
+            SELECT count(*) FROM moved
+        $sql$, dataset_table) USING p_clusters INTO moved;
+        moved_count := moved_count + moved;
+    END LOOP;
+    RETURN moved_count;
 END $$;
 
 -- A geocoding run stores every outcome through save_cluster / save_location; a row an operator
@@ -369,7 +365,7 @@ SELECT location_name, cluster, count(*), 'crq'
  WHERE coalesce(is_actionable, true) AND btrim(location_name) <> '' AND btrim(cluster) <> ''
  GROUP BY location_name, cluster;
 
--- The far rule's distance (places.FAR_KM, which tests/test_places.py holds equal to this): an
+-- The far rule's distance (tests/test_places.py holds it to 10 km either side of the line): an
 -- accepted answer farther than this from every other place resolved in its cluster is most likely
 -- another town's. IMMUTABLE, so the queue's plan folds it to a constant.
 CREATE OR REPLACE FUNCTION tickets.far_km() RETURNS double precision

@@ -126,13 +126,23 @@ DECLARE
     added bigint;
 BEGIN
     ANALYZE pg_temp.stage;
-    WITH changes AS MATERIALIZED (
-        SELECT s.ticket_id, s.raw, r.raw AS old_raw
+    WITH latest AS MATERIALIZED (  -- as the live merge does (tickets.merge_stage), against the replayed state
+        SELECT s.ticket_id, s.raw, r.raw AS old_raw, tickets.eat_ts(r.raw ->> 'updated_at') AS stored_updated,
+               r.row_stamp AS stored_stamp
           FROM pg_temp.stage s
           LEFT JOIN pg_temp.inc_replay r ON r.ticket_id = s.ticket_id
          WHERE NOT EXISTS (SELECT 1 FROM pg_temp.stage d WHERE d.ticket_id = s.ticket_id AND d.line > s.line)
-           AND r.raw IS DISTINCT FROM s.raw
-           AND NOT tickets.older_than_stored(s.raw, p_observed_at, tickets.eat_ts(r.raw ->> 'updated_at'), r.row_stamp)
+    ), changes AS MATERIALIZED (
+        SELECT l.ticket_id, l.raw, l.old_raw
+          FROM latest l
+         WHERE l.old_raw IS DISTINCT FROM l.raw
+           AND NOT tickets.older_than_stored(tickets.eat_ts(l.raw ->> 'updated_at'), p_observed_at, l.stored_updated,
+                                             l.stored_stamp)
+    ), confirmed AS (
+        UPDATE pg_temp.inc_replay r SET row_stamp = p_observed_at
+          FROM latest l
+         WHERE r.ticket_id = l.ticket_id AND l.old_raw = l.raw
+           AND tickets.confirms_stamp(l.stored_updated, l.stored_stamp, p_observed_at)
     ), history AS (
         INSERT INTO tickets.inc_events (ticket_id, observed_at, source_key, kind, old_status, new_status, is_open,
                                         changed)

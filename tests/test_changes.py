@@ -200,6 +200,51 @@ def test_a_row_without_updated_at_takes_its_files_stamp_as_its_version(store, db
     assert (late.counts.stale, later.counts.updated) == (1, 1) and owners(db_url) == {"WOT1": "at 08:00"}
 
 
+def test_a_file_carrying_a_row_unchanged_confirms_it_so_a_late_file_cannot_roll_it_back(store, db_url):
+    """Without updated_at a row's version is its file's stamp: 08:00 carrying 07:20's row unchanged makes
+    it the 08:00 state, so 07:40's, arriving late, is older (in stamp order the ticket ends as 08:00 left it)."""
+    settings = store.with_db(db_url)
+    for stamp, owner in (("07-20-00", "X"), ("08-00-00", "X"), ("07-40-00", "Y")):
+        store.put(change(stamp), csv_text([record("WOT1", owner=owner, updated_at="")]))
+        ingest.ingest_bucket(settings, quiet(), apply=True)
+    assert owners(db_url) == {"WOT1": "X"}
+    assert fetch(db_url, "SELECT row_stamp FROM tickets.inc") == fetch(db_url, "SELECT max(stamp) FROM tickets.loads")
+
+
+def test_an_updated_at_far_ahead_of_its_file_cannot_freeze_a_ticket(store, db_url):
+    """A typo (2062) is believed only up to an hour past its file's stamp (the stamps' own tolerance)."""
+    settings = store.with_db(db_url)
+    store.put(change("07-20-00"), csv_text([record("WOT1", owner="typo", updated_at="2062-06-15 07:20:00")]))
+    ingest.ingest_bucket(settings, quiet(), apply=True)
+    store.put(change("09-00-00"), csv_text([record("WOT1", owner="fixed", updated_at="2026-06-15 09:00:00")]))
+    result = ingest.ingest_bucket(settings, quiet(), apply=True)
+    assert (result.counts.updated, owners(db_url)) == (1, {"WOT1": "fixed"})
+
+
+def test_the_tolerance_for_a_rows_version_is_the_stamps_own(conn):
+    from fleettickets.snapshot import FUTURE_TOLERANCE
+
+    stamp = "2026-06-15 07:20:00+03"
+    ahead = conn.execute(
+        "SELECT tickets.row_version(%s::timestamptz + interval '1 day', %s) - %s::timestamptz", (stamp, stamp, stamp)
+    ).fetchone()[0]
+    assert ahead == FUTURE_TOLERANCE
+
+
+def test_a_late_file_leaves_the_freshness_record_where_it_was_and_says_the_history_skips_it(store, db_url):
+    settings = store.with_db(db_url)
+    store.put(change("07-40-00"), csv_text([record("WOT1", owner="newer", updated_at="2026-06-15 07:40:00")]))
+    ingest.ingest_bucket(settings, quiet(), apply=True)
+    store.put(change("07-20-00"), csv_text([record("WOT1", owner="older", updated_at="2026-06-15 07:20:00")]))
+    reporter = quiet()
+    ingest.ingest_bucket(settings, reporter, apply=True)
+    assert fetch(db_url, "SELECT source_key FROM tickets.import_meta") == [(change("07-40-00"),)]
+    assert (
+        "2026-06-15T07-20-00.csv came after files stamped later: its 1 stale row(s) were never the stored state,"
+        " so the event history skips them; `fleettickets history rebuild --apply` replays the archive in stamp order"
+    ) in reporter.out.getvalue()
+
+
 # --- exactly once, whatever arrives when ------------------------------------------------------------
 
 
@@ -526,3 +571,18 @@ def test_crq_rows_are_positioned_like_inc_and_their_places_geocoded_on_request(s
     assert "distinct=0" in inc.stdout.strip().splitlines()[-1]  # INC has no open ticket naming a place
     assert "distinct=2" in crq.stdout.strip().splitlines()[-1] and "tickets_moved=2" in crq.stdout
     assert fetch(db_url, "SELECT DISTINCT geo_source FROM tickets.crq") == [("location",)]
+
+
+def test_a_file_is_never_loaded_inside_another_transaction(db_url):
+    """Each file commits on its own: inside an open transaction its load would be a savepoint of it,
+    and a run stopped later would take every file before with it."""
+    from fleettickets.clean import CleanStats
+    from fleettickets.config import Settings
+    from fleettickets.datasets import dataset
+    from fleettickets.load import load
+    from fleettickets.loads import Source
+
+    with psycopg.connect(db_url) as c:
+        c.execute("SELECT 1")  # a transaction left open
+        with pytest.raises(RuntimeError, match="a transaction of its own"):
+            load(c, dataset(Settings(), "inc"), Source("inc", "change", "k"), iter(()), CleanStats(), apply=True)

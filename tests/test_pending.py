@@ -88,7 +88,7 @@ def keys(files: list[FeedFile]) -> list[str]:
     ],
 )
 def test_plan(listed, applied, last_etag, apply, done, superseded, unchanged):
-    plan = plan_run(listed, applied, last_etag, NOW)
+    plan = plan_run(listed, applied, last_etag, None, NOW)
     assert keys(plan.apply) == apply
     assert keys(plan.done) == done
     assert keys(plan.superseded) == superseded
@@ -99,7 +99,15 @@ def test_files_stamped_ahead_of_the_clock_are_refused_and_never_the_newest():
     typo = snap("0700")
     typo = FeedFile(typo.key.replace("2026", "2062"), typo.stamp.replace(year=2062), "typo")
     ahead = change("1630")  # 16:30 EAT: an hour and a half ahead of 15:00 EAT
-    plan = plan_run([typo, ahead, snap("0600"), change("1550")], set(), None, NOW)
+    plan = plan_run([typo, ahead, snap("0600"), change("1550")], set(), None, None, NOW)
     assert keys(plan.future) == ["changes/2026-06-15T16-30-00.csv", "2062-06-15T07-00-00.csv"]
     assert keys(plan.apply) == ["2026-06-15T06-00-00.csv", "changes/2026-06-15T15-50-00.csv"]  # 50 min ahead: tolerated
     assert keys([plan.newest]) == ["changes/2026-06-15T15-50-00.csv"]
+
+
+def test_a_file_stamped_before_the_newest_applied_arrives_late():
+    newest_applied = parse_stamp("2026-06-15T07-40-00.csv")
+    plan = plan_run(
+        [change("0720"), change("0740", etag="rewritten"), change("0800")], set(), None, newest_applied, NOW
+    )
+    assert keys(sorted(plan.late, key=lambda f: f.order)) == ["changes/2026-06-15T07-20-00.csv"]

@@ -11,7 +11,6 @@ import pytest
 
 from devtools.geocoder import DevGeocoder, Feature, build_world
 from fleettickets.geocode.places import (
-    FAR_KM,
     MATCH_SIMILARITY,
     Candidate,
     Known,
@@ -588,10 +587,13 @@ def test_a_reuse_is_saved_only_over_an_unverified_entry_from_a_resolved_place_of
 # -- the far rule, as the review queue applies it ----------------------------------------------------
 
 
+FAR_KM = 10.0  # what the far rule says: more than 10 km from every other place of its cluster
+
+
 @pytest.mark.parametrize(
     ("others_km", "provider", "far"),
     [
-        ([FAR_KM + 0.01], "locationiq", True),  # binds the database's distance to FAR_KM
+        ([FAR_KM + 0.01], "locationiq", True),  # holds the database's distance (tickets.far_km()) to 10 km
         ([FAR_KM - 0.01], "locationiq", False),
         ([FAR_KM + 5, FAR_KM - 0.01], "locationiq", False),  # one place near is enough
         ([FAR_KM + 5, FAR_KM + 8], "opencage", True),

@@ -3,10 +3,11 @@
 What a label stands for (strip_codes, read_label: its gazetteer key, its place words, or only
 network codes), what is asked and which candidate is believed (box_around, choose_cluster,
 choose_location, the wrong-city guard GUARD_KM, junk coordinates), where a hand may place a point
-(placement_problem), which known place a misspelt one reuses (match_forms, choose_match), and the
-far rule (FAR_KM). Orchestration (run.py), the CLI and the review page call these; the database
-applies a rule only where it must run there, and then takes it from here as a parameter
-(GUARD_KM, MATCH_SIMILARITY) or holds it in one function a test binds to this module (FAR_KM).
+(placement_problem), which known place a misspelt one reuses (match_forms, choose_match).
+Orchestration (run.py), the CLI and the review page call these; the database applies a rule only
+where it must run there, and then takes it from here as a parameter (GUARD_KM, MATCH_SIMILARITY),
+or defines it there alone: the far rule, which only the review queue (a view) applies, is
+tickets.far_km() in migrations/R__20_geocode.sql.
 """
 
 from __future__ import annotations
@@ -35,10 +36,6 @@ KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180
 # The wrong-city guard (CONTRACT section 5): no point farther than this from its cluster's point is
 # ever accepted, whether a provider's, a reuse's or a hand's. The search box reaches as far.
 GUARD_KM = 25.0
-# The far rule: an accepted answer more than this from every other place resolved in its cluster is
-# most likely another town's, and goes to the review queue. It runs in the database (the queue is a
-# view) as tickets.far_km(), migrations/R__20_geocode.sql; tests/test_places.py holds the two equal.
-FAR_KM = 10.0
 
 # What is asked, and how it is chosen: a cache entry decided under an older strategy is asked
 # again once (1: "place, cluster, Kenya", first result taken; 2: the place words alone, restricted

@@ -239,8 +239,10 @@ def geocode_locations(
     limit: int | None = None,
     retry_failed: bool = False,
     guard_km: float = GUARD_KM,
-    dataset: str = "inc",
+    dataset: str | None = "inc",
 ) -> GeocodeResult:
+    """The places of `dataset`'s open tickets (None: of every dataset's, most tickets first: the
+    gazetteer is shared)."""
     started = time.monotonic()
     result = GeocodeResult("locations")
     with _session(settings, apply, reporter) as (conn, free):
@@ -248,7 +250,9 @@ def geocode_locations(
             result.outcome = "locked"
             return result
         rows = conn.execute(
-            "SELECT location_name, cluster, tickets FROM tickets.places_to_geocode WHERE dataset = %s", (dataset,)
+            "SELECT location_name, cluster, tickets FROM tickets.places_to_geocode"
+            " WHERE %(dataset)s::text IS NULL OR dataset = %(dataset)s",
+            {"dataset": dataset},
         ).fetchall()
         groups, codes = group_locations(rows)
         centres = {
