@@ -172,12 +172,6 @@ def _copy_rows(conn: psycopg.Connection, p: Plan) -> None:
         )
         if table == "inc":
             conn.execute("SELECT set_config('fleettickets.geom_resolved', '', true)")
-    # boto3 gives an ETag in quotes, as S3 sends it; this package keeps it bare (bucket.py) and
-    # compares it so: the next run must see the loader's last file as unchanged.
-    conn.execute(
-        "UPDATE tickets.import_meta SET metadata = jsonb_set(metadata, '{source_etag}',"
-        " to_jsonb(btrim(metadata ->> 'source_etag', '\"'))) WHERE metadata ->> 'source_etag' LIKE '\"%\"'"
-    )
 
 
 def _link_spellings(conn: psycopg.Connection, spellings: list[tuple[str, str, str]]) -> None:
