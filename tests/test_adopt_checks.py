@@ -27,6 +27,16 @@ LOSSES = {
         "IF NEW.ticket_id = 'WOT0000001' THEN NEW.geom := NULL; NEW.geo_source := 'none'; END IF;",
         "cannot adopt: positioned tickets of tickets.inc: 1 would change; nothing was changed",
     ),
+    "a CRQ row": (
+        "crq",
+        "IF NEW.ticket_id = 'CRQ2' THEN RETURN NULL; END IF;",
+        "cannot adopt: tickets.crq: 5 row(s) before, 4 after; nothing was changed",
+    ),
+    "a CRQ ticket's position": (  # CRQ tickets are positioned by the same rule (CONTRACT 1b)
+        "crq",
+        "IF NEW.ticket_id = 'CRQ1' THEN NEW.geom := NULL; NEW.geo_source := 'none'; END IF;",
+        "cannot adopt: positioned tickets of tickets.crq: 1 would change; nothing was changed",
+    ),
     "a cluster's verification": (
         "geo_clusters",
         "IF NEW.cluster = 'Cluster 3' THEN NEW.verified := false; END IF;",
@@ -43,7 +53,7 @@ LOSSES = {
 @pytest.mark.parametrize("loss", list(LOSSES))
 def test_each_check_refuses_a_carry_out_that_loses_something(seed_era, monkeypatch, loss):
     table, body, reason = LOSSES[loss]
-    url = seed_era(Seed(tickets=40, foreign_view=True))
+    url = seed_era(Seed(tickets=40, crq=5, foreign_view=True))
     before = catalog_and_counts(url)
     build = migrate.apply_all
 
