@@ -41,11 +41,16 @@ CREATE INDEX IF NOT EXISTS crq_cluster_idx ON tickets.crq (cluster);
 
 -- A data fix (docs/migrations.md): each dataset's last load before the load history existed
 -- becomes its first entry, so the next run finds that snapshot applied (its ETag: `unchanged`).
+-- The earlier loader kept the ETag as boto3 gives it, in the quotes S3 sends; this package keeps
+-- and compares it bare (bucket.py): the envelope's is stripped first, then copied. Idempotent.
 CREATE OR REPLACE FUNCTION tickets.data_fix_40_loads_from_import_meta() RETURNS void
 LANGUAGE sql AS $$
+    UPDATE tickets.import_meta
+       SET metadata = jsonb_set(metadata, '{source_etag}', to_jsonb(btrim(metadata ->> 'source_etag', '"')))
+     WHERE metadata ->> 'source_etag' LIKE '"%"';
     INSERT INTO tickets.loads (dataset, kind, source_key, etag, stamp, outcome, counts, loaded_at)
     SELECT m.dataset, CASE WHEN m.metadata ->> 'source_etag' IS NULL THEN 'csv' ELSE 'snapshot' END, m.source_key,
-           btrim(m.metadata ->> 'source_etag', '"'), m.snapshot_at, 'applied', m.metadata, m.ingested_at
+           m.metadata ->> 'source_etag', m.snapshot_at, 'applied', m.metadata, m.ingested_at
       FROM tickets.import_meta m
      WHERE m.source_key IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM tickets.loads l WHERE l.dataset = m.dataset)

@@ -72,11 +72,7 @@ def build(url: str, seed: Seed) -> None:
         if seed.tickets:
             fill(c, seed)
         if seed.crq:
-            c.execute(
-                "INSERT INTO tickets.crq (ticket_id, raw) SELECT 'CRQ' || g, jsonb_build_object('ticket_id',"
-                " 'CRQ' || g, 'cluster', 'Nairobi West', 'install', 'fibre') FROM generate_series(1, %s) g",
-                (seed.crq,),
-            )
+            fill_crq(c, seed)
         if seed.foreign_view:
             c.execute(FOREIGN_VIEW)
             if seed.tenant:
@@ -149,6 +145,22 @@ def fill(c: psycopg.Connection, seed: Seed) -> None:
     )
 
 
+def fill_crq(c: psycopg.Connection, seed: Seed) -> None:
+    """Installation requests, as the export sent them, each at the place of the INC ticket of its
+    number in its own spelling (`ADR_MNT_Place 80 SDUS1`), positioned by the loader's trigger: CRQ
+    5 names a place no INC ticket names (INC 5's label is codes alone)."""
+    c.execute(
+        """
+        INSERT INTO tickets.crq (ticket_id, raw)
+        SELECT 'CRQ' || g, jsonb_build_object('ticket_id', 'CRQ' || g, 'cluster', 'Cluster ' || (p %% %(clusters)s + 1),
+                                              'location_name', 'ADR_MNT_Place ' || p || ' SDUS' || (g %% 4),
+                                              'install', 'fibre')
+          FROM generate_series(1, %(crq)s) g, LATERAL (SELECT (g * 7919) %% %(locations)s + 1 AS p) pick
+        """,
+        {"clusters": seed.clusters, "locations": seed.locations, "crq": seed.crq},
+    )
+
+
 # Seed-era databases in shapes this package was not designed for: what another reconstruction of
 # the loader from its README (which names no gazetteer column but `verified`), or another era of
 # it, may have left. Each is a few statements run on the database build() made.
@@ -195,8 +207,11 @@ SHAPES: dict[str, tuple[str, ...]] = {
         f" ALTER TABLE tickets.{t} DROP COLUMN geom"
         for t in ("geo_clusters", "geo_locations")
     ),
-    "json": (
+    "json": (  # its trigger reads raw ->> the same way (PostgreSQL retypes no column a trigger names)
+        "DROP TRIGGER crq_resolve_geom ON tickets.crq",
         "ALTER TABLE tickets.crq ALTER COLUMN raw TYPE json",
+        "CREATE TRIGGER crq_resolve_geom BEFORE INSERT OR UPDATE OF raw ON tickets.crq"
+        " FOR EACH ROW EXECUTE FUNCTION tickets.trg_resolve_geom()",
         "ALTER TABLE tickets.import_meta ALTER COLUMN metadata DROP DEFAULT, ALTER COLUMN metadata TYPE json",
     ),
     # Wall-clock timestamps, written in EAT (the loader's scheduled task ran in Africa/Nairobi).

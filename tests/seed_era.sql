@@ -70,6 +70,9 @@ BEGIN
 END $$;
 CREATE TRIGGER inc_resolve_geom BEFORE INSERT OR UPDATE OF raw ON tickets.inc
     FOR EACH ROW EXECUTE FUNCTION tickets.trg_resolve_geom();
+-- The loader's engine (after Phase 1: INC and CRQ) positioned CRQ's tickets by the same rule.
+CREATE TRIGGER crq_resolve_geom BEFORE INSERT OR UPDATE OF raw ON tickets.crq
+    FOR EACH ROW EXECUTE FUNCTION tickets.trg_resolve_geom();
 
 CREATE FUNCTION tickets.to_bool(v text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$ SELECT CASE lower(btrim(v)) WHEN 'true' THEN true WHEN 'false' THEN false END $$;

@@ -7,6 +7,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from fleettickets.geocode.places import location_key
 from tests.helpers import one
 from tests.seed_era import Seed, catalog_and_counts, fleettickets, kept_in, reshape
 
@@ -15,7 +16,7 @@ from tests.seed_era import Seed, catalog_and_counts, fleettickets, kept_in, resh
 # and ETags apart (this package's own).
 WHAT_IT_SAYS = {
     "tickets": "SELECT ticket_id, raw::jsonb, ST_AsText(geom, 6), geo_source, ingested_at FROM tickets.inc ORDER BY 1",
-    "crq": "SELECT ticket_id, raw::jsonb, ingested_at FROM tickets.crq ORDER BY 1",
+    "crq": "SELECT ticket_id, raw::jsonb, ST_AsText(geom, 6), geo_source, ingested_at FROM tickets.crq ORDER BY 1",
     "clusters": "SELECT cluster::text, status::text, ST_AsText(geom, 6), verified FROM tickets.geo_clusters ORDER BY 1",
     "cluster times": "SELECT cluster::text, geocoded_at FROM tickets.geo_clusters ORDER BY 1",
     "locations": "SELECT place::text, cluster::text, status::text, display_name::text, ST_AsText(geom, 6),"
@@ -36,8 +37,9 @@ def what_it_says(url: str) -> dict[str, list[tuple]]:
         (
             "reconstructed",
             [
-                "tickets.geo_locations.place: absent, derived by this package's rules: 80 from the tickets' labels,"
-                " 200 from the query",
+                # 81: one place only a CRQ ticket names (tests/seed_era.py fill_crq)
+                "tickets.geo_locations.place: absent, derived by this package's rules: 81 from the tickets' labels,"
+                " 199 from the query",
                 "tickets.geo_locations.updated_at (timestamp with time zone): a timestamp of the same row, carried as"
                 " geocoded_at",
                 "tickets.import_meta.updated_at (timestamp with time zone): a timestamp of the same row, carried as"
@@ -59,8 +61,8 @@ def what_it_says(url: str) -> dict[str, list[tuple]]:
         (
             "derivable",
             [
-                "tickets.geo_locations.place and cluster: absent, derived by this package's rules: 80 from the"
-                " tickets' labels, 200 from the query"
+                "tickets.geo_locations.place and cluster: absent, derived by this package's rules: 81 from the"
+                " tickets' labels, 199 from the query"
             ],
             set(),
         ),
@@ -96,7 +98,7 @@ def test_a_seed_era_database_of_another_shape_is_adopted_with_nothing_lost(seed_
         part: rows for part, rows in before.items() if part not in not_kept
     }
     with psycopg.connect(url) as c:
-        # this package's keys and spellings: every ticket where the gazetteers put it, as the loader had it
+        # this package's keys and spellings (CRQ's too): every ticket where the gazetteers put it, as the loader had it
         rekeyed = (
             "SELECT count(*) FROM tickets.geo_locations WHERE query = lower(place || ', ' || cluster || ', kenya')"
         )
@@ -185,3 +187,70 @@ def test_a_filled_column_with_no_place_here_is_left_only_when_named(seed_era):
         notes = one(c, "SELECT notes FROM tickets.adoptions")
         assert f"tickets.inc.loaded_by (text): 40 value(s) with no place here, left in {kept} (--leave)" in notes
     assert fleettickets(url, "migrate", "--leave", "tickets.inc.loaded_by").exit_code == 2  # only with --adopt
+
+
+# A place the loader cached that only a CRQ ticket names, in a cluster the cluster gazetteer does
+# not know and whose name holds a comma: its query reads two ways ("Kimbo" in "Ruiru, Kiambu
+# Road", or "Kimbo, Ruiru" in "Kiambu Road"), so only the CRQ ticket's label says which.
+KIMBO_QUERY, KIMBO, RUIRU, KIMBO_LABEL = (
+    "Kimbo, Ruiru, Kiambu Road, Kenya",
+    "Kimbo",
+    "Ruiru, Kiambu Road",
+    "ADR_Kimbo SDUS2",
+)
+KIMBO_POINT = "POINT(36.96 -1.15)"
+
+
+@pytest.mark.parametrize("shape", [None, "derivable"])
+def test_a_place_only_a_crq_ticket_names_is_placed_by_its_label_and_its_ticket_stays_there(seed_era, shape):
+    """The take-over read the labels of tickets.inc only: without place and cluster columns such an
+    entry was refused as one "neither the tickets' labels nor the query" place; with them, the CRQ
+    spelling was not linked, so this package's rule moved the ticket off the place."""
+    url = seed_era(Seed(tickets=40))
+    with psycopg.connect(url) as c:
+        c.execute(
+            "INSERT INTO tickets.geo_locations (query, place, cluster, provider, status, display_name, geom, verified)"
+            " VALUES (%s, %s, %s, 'locationiq', 'ok', 'Kimbo, Ruiru', ST_GeomFromText(%s, 4326), true)",
+            (KIMBO_QUERY, KIMBO, RUIRU, KIMBO_POINT),
+        )
+        c.execute(
+            "INSERT INTO tickets.crq (ticket_id, raw) VALUES ('CRQ9', jsonb_build_object('ticket_id', 'CRQ9',"
+            " 'cluster', %s::text, 'location_name', %s::text, 'install', 'fibre'))",
+            (RUIRU, KIMBO_LABEL),
+        )
+        assert c.execute("SELECT geo_source, ST_AsText(geom) FROM tickets.crq").fetchall() == [
+            ("location", KIMBO_POINT)
+        ]
+    if shape:
+        reshape(url, shape)
+
+    result = fleettickets(url, "adopt", "apply")
+
+    assert result.exit_code == 0, result.output
+    key = location_key(KIMBO, RUIRU)
+    with psycopg.connect(url) as c:
+        assert c.execute(
+            "SELECT place, cluster, verified, ST_AsText(geom) FROM tickets.geo_locations WHERE query = %s", (key,)
+        ).fetchall() == [(KIMBO, RUIRU, True, KIMBO_POINT)]
+        assert c.execute(
+            "SELECT location_name, cluster FROM tickets.geo_location_names WHERE query = %s", (key,)
+        ).fetchall() == [(KIMBO_LABEL, RUIRU)]
+        assert c.execute("SELECT geo_source, ST_AsText(geom) FROM tickets.crq").fetchall() == [
+            ("location", KIMBO_POINT)
+        ]
+        assert one(c, "SELECT tickets.reresolve_geom()") == 0  # this package's rule keeps it where the loader had it
+
+
+def test_a_loader_database_without_tickets_crq_is_adopted_with_the_labels_of_inc(seed_era):
+    url = seed_era(Seed(tickets=40), "derivable")
+    with psycopg.connect(url) as c:
+        c.execute("DROP TABLE tickets.crq")
+
+    result = fleettickets(url, "adopt", "apply")
+
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1].startswith("adopted: tickets.geo_clusters 20 -> 20")
+    with psycopg.connect(url) as c:
+        assert one(c, "SELECT count(*) FROM tickets.crq") == 0  # this package's, empty
+        assert one(c, "SELECT count(*) FROM tickets.geo_location_names") > 0
+        assert one(c, "SELECT tickets.reresolve_geom()") == 0

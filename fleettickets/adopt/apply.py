@@ -19,7 +19,16 @@ from fleettickets import migrate as migrations
 from fleettickets.adopt import objects
 from fleettickets.adopt.checks import check
 from fleettickets.adopt.facts import read_facts
-from fleettickets.adopt.plan import LEDGER, RESOLVED, SEED_MAP_FUNCTION, SEED_TABLES, Plan, plan, unknown_values
+from fleettickets.adopt.plan import (
+    LEDGER,
+    RESOLVED,
+    SEED_MAP_FUNCTION,
+    SEED_TABLES,
+    TICKET_TABLES,
+    Plan,
+    plan,
+    unknown_values,
+)
 from fleettickets.adopt.session import ADOPT_REFUSED, AdoptRefused, kept_name, session
 from fleettickets.console import Reporter
 from fleettickets.snapshot import EAT
@@ -159,8 +168,9 @@ def _copy_rows(conn: psycopg.Connection, p: Plan) -> None:
         if resolved:
             source = sql.SQL("{} CROSS JOIN LATERAL tickets.resolve_geom({}) r").format(source, sql.SQL(select["raw"]))
             select.update({c: f"r.{c}" for c in resolved})
+        if table == TICKET_TABLES[0]:  # the gazetteers are in (SEED_TABLES' order): link both datasets'
+            _link_spellings(conn, p.spellings)  # spellings before a ticket's position is resolved
         if table == "inc":  # the positions are carried as they were: the trigger must not redo them
-            _link_spellings(conn, p.spellings)
             conn.execute("SELECT set_config('fleettickets.geom_resolved', 'on', true)")
         conn.execute(
             sql.SQL("INSERT INTO tickets.{} ({}) SELECT {} FROM {}").format(
@@ -172,17 +182,12 @@ def _copy_rows(conn: psycopg.Connection, p: Plan) -> None:
         )
         if table == "inc":
             conn.execute("SELECT set_config('fleettickets.geom_resolved', '', true)")
-    # boto3 gives an ETag in quotes, as S3 sends it; this package keeps it bare (bucket.py) and
-    # compares it so: the next run must see the loader's last file as unchanged.
-    conn.execute(
-        "UPDATE tickets.import_meta SET metadata = jsonb_set(metadata, '{source_etag}',"
-        " to_jsonb(btrim(metadata ->> 'source_etag', '\"'))) WHERE metadata ->> 'source_etag' LIKE '\"%\"'"
-    )
 
 
 def _link_spellings(conn: psycopg.Connection, spellings: list[tuple[str, str, str]]) -> None:
-    """Every location_name of the tickets that names a cached place, linked to it as a geocoding run
-    links a new spelling (the loader matched names to places itself and kept no such table)."""
+    """Every location_name of the tickets (INC's and CRQ's) that names a cached place, linked to it
+    as a geocoding run links a new spelling (the loader matched names to places itself and kept no
+    such table)."""
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO tickets.geo_location_names (location_name, cluster, query) VALUES (%s, %s, %s)"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from fleettickets.adopt.plan import RESOLVED, Plan
+from fleettickets.adopt.plan import RESOLVED, TICKET_TABLES, Plan
 from fleettickets.adopt.session import ADOPT_REFUSED, AdoptRefused
 
 # Gazetteer -> its key in this package's table, and the old row's value for it.
@@ -31,7 +31,7 @@ def queries(p: Plan) -> list[tuple[str, sql.Composable]]:
     """(what, the query that counts each one lost or changed)."""
     kept = sql.Identifier(p.kept_in)
     found = []
-    for table in ("inc", "crq"):
+    for table in TICKET_TABLES:
         select = p.selects.get(table, {})
         if select.get("geom", RESOLVED) == RESOLVED:
             continue  # no position was stored: it is resolved afresh

@@ -7,7 +7,7 @@ from psycopg import sql
 
 from fleettickets import catalog
 from fleettickets import migrate as migrations
-from fleettickets.adopt.plan import JSONB, SEED_MAP_FUNCTION, SEED_TABLES, Facts, cast
+from fleettickets.adopt.plan import JSONB, SEED_MAP_FUNCTION, SEED_TABLES, TICKET_TABLES, Facts, cast
 from fleettickets.catalog import Column
 
 
@@ -28,7 +28,7 @@ def read_facts(conn: psycopg.Connection) -> Facts:
         taken_names=catalog.named_like(conn, "reporting", ours, but=SEED_MAP_FUNCTION),
         extensions=catalog.extensions_in(conn, "tickets"),
         locations=_locations(conn, tables.get("geo_locations", [])),
-        labels=_labels(conn, tables.get("inc", [])),
+        labels=_labels(conn, tables),
         clusters=_clusters(conn, tables.get("geo_clusters", [])),
     )
 
@@ -47,15 +47,21 @@ def _locations(conn: psycopg.Connection, columns: list[Column]) -> list[tuple[st
     return conn.execute(query).fetchall()
 
 
-def _labels(conn: psycopg.Connection, columns: list[Column]) -> list[tuple[str, str]]:
-    """The tickets' distinct (location_name, cluster), from raw as this package will store it."""
-    raw = next((cast(JSONB, c) for c in columns if c.name == "raw"), None)
-    if raw is None:
+def _labels(conn: psycopg.Connection, tables: dict[str, list[Column]]) -> list[tuple[str, str]]:
+    """The distinct (location_name, cluster) of INC's and CRQ's tickets, from raw as this package
+    will store it: the loader's cache may hold places only a CRQ ticket names, and this package
+    positions CRQ's tickets by the same rule. A table that is absent adds none."""
+    raws = [
+        sql.SQL("SELECT {} AS r FROM tickets.{} o").format(sql.SQL(raw), sql.Identifier(table))
+        for table in TICKET_TABLES
+        if (raw := next((cast(JSONB, c) for c in tables.get(table, []) if c.name == "raw"), None))
+    ]
+    if not raws:
         return []
     query = sql.SQL(
-        "SELECT DISTINCT r ->> 'location_name', r ->> 'cluster' FROM (SELECT {} AS r FROM tickets.inc o) t"
+        "SELECT DISTINCT r ->> 'location_name', r ->> 'cluster' FROM ({}) t"
         " WHERE r ->> 'location_name' IS NOT NULL AND r ->> 'cluster' IS NOT NULL"
-    ).format(sql.SQL(raw))
+    ).format(sql.SQL(" UNION ALL ").join(raws))
     return conn.execute(query).fetchall()
 
 

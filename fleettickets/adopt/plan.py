@@ -76,6 +76,7 @@ SEED_TABLES: dict[str, tuple[Field, ...]] = {
     "inc": TICKET_FIELDS,
     "crq": TICKET_FIELDS,
 }
+TICKET_TABLES = tuple(t for t, fields in SEED_TABLES.items() if fields is TICKET_FIELDS)  # inc, crq
 REQUIRED_TABLES = frozenset({"inc"})
 LEDGER = "schema_migrations"
 # Views of the loader that this package defines too: another tenant's view may read them, and
@@ -111,7 +112,7 @@ class Facts:
     extensions: list[str]  # extensions installed in the tickets schema
     locations: list[tuple[str, str | None, str | None]] = field(default_factory=list)  # geo_locations:
     # (query, place, cluster) as stored, None where the column is missing
-    labels: list[tuple[str, str]] = field(default_factory=list)  # the tickets' (location_name, cluster)
+    labels: list[tuple[str, str]] = field(default_factory=list)  # INC's and CRQ's (location_name, cluster)
     clusters: list[str] = field(default_factory=list)  # the names in geo_clusters
 
 

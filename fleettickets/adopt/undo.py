@@ -66,7 +66,7 @@ def undo(url: str, kept_in: str, reporter: Reporter) -> str:
     reporter.step(f"the earlier loader's objects are back in tickets and reporting ({kept_in} is gone)")
     return (
         f"undone: this package's objects are set aside in {aside} ({since:,} ticket(s) there);"
-        " the earlier loader's next run reloads its snapshot"
+        " the earlier loader reads only full snapshots at the prefix, not the files this package archived"
     )
 
 
