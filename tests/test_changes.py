@@ -189,25 +189,22 @@ def test_a_late_file_rolls_no_ticket_back_and_writes_no_false_event(store, db_ur
     ]
 
 
-def test_a_row_without_updated_at_takes_its_files_stamp_as_its_version(store, db_url):
+@pytest.mark.parametrize(
+    ("arrivals", "stale", "owner"),
+    [
+        # a late file is older than the stored row: its stamp is its version
+        ((("07-40-00", "at 07:40"), ("07-20-00", "at 07:20"), ("08-00-00", "at 08:00")), [0, 1, 0], "at 08:00"),
+        # 08:00 carrying 07:20's row unchanged confirms it at 08:00: 07:40's, arriving late, is older
+        ((("07-20-00", "X"), ("08-00-00", "X"), ("07-40-00", "Y")), [0, 0, 1], "X"),
+    ],
+)
+def test_a_row_without_updated_at_takes_its_files_stamp_as_its_version(store, db_url, arrivals, stale, owner):
     settings = store.with_db(db_url)
-    store.put(change("07-40-00"), csv_text([record("WOT1", owner="at 07:40", updated_at="")]))
-    ingest.ingest_bucket(settings, quiet(), apply=True)
-    store.put(change("07-20-00"), csv_text([record("WOT1", owner="at 07:20", updated_at="")]))
-    late = ingest.ingest_bucket(settings, quiet(), apply=True)
-    store.put(change("08-00-00"), csv_text([record("WOT1", owner="at 08:00", updated_at="")]))
-    later = ingest.ingest_bucket(settings, quiet(), apply=True)
-    assert (late.counts.stale, later.counts.updated) == (1, 1) and owners(db_url) == {"WOT1": "at 08:00"}
-
-
-def test_a_file_carrying_a_row_unchanged_confirms_it_so_a_late_file_cannot_roll_it_back(store, db_url):
-    """Without updated_at a row's version is its file's stamp: 08:00 carrying 07:20's row unchanged makes
-    it the 08:00 state, so 07:40's, arriving late, is older (in stamp order the ticket ends as 08:00 left it)."""
-    settings = store.with_db(db_url)
-    for stamp, owner in (("07-20-00", "X"), ("08-00-00", "X"), ("07-40-00", "Y")):
-        store.put(change(stamp), csv_text([record("WOT1", owner=owner, updated_at="")]))
-        ingest.ingest_bucket(settings, quiet(), apply=True)
-    assert owners(db_url) == {"WOT1": "X"}
+    seen = []
+    for stamp, name in arrivals:
+        store.put(change(stamp), csv_text([record("WOT1", owner=name, updated_at="")]))
+        seen.append(ingest.ingest_bucket(settings, quiet(), apply=True).counts.stale)
+    assert (seen, owners(db_url)) == (stale, {"WOT1": owner})
     assert fetch(db_url, "SELECT row_stamp FROM tickets.inc") == fetch(db_url, "SELECT max(stamp) FROM tickets.loads")
 
 
