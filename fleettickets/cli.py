@@ -262,18 +262,17 @@ def ingest(
     reporter = Reporter()
     if force:
         reporter.step("note: --force is no longer needed: a row older than the stored one is never written")
-    if csv_file is not None:
-        result = ingest_csv(settings, csv_file, reporter, apply=apply, dataset_name=dataset, rejects=rejects)
-    else:
-        with monitor.pushed(settings, dataset, reporter) if apply else nullcontext():
+    scheduled = apply and csv_file is None  # the run a push monitor hears about
+    with monitor.pushed(settings, dataset, reporter) if scheduled else nullcontext():
+        if csv_file is not None:
+            result = ingest_csv(settings, csv_file, reporter, apply=apply, dataset_name=dataset, rejects=rejects)
+        else:
             result = ingest_bucket(
                 settings, reporter, apply=apply, dataset_name=dataset, rejects=rejects, max_age_hours=max_age_hours
             )
-            reporter.step(result.summary())
-            if result.alert:
-                raise _fail(result.alert, 1)
-        return
-    reporter.step(result.summary())
+        reporter.step(result.summary())
+        if result.alert:
+            raise _fail(result.alert, 1)
 
 
 @app.command()

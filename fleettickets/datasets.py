@@ -64,3 +64,9 @@ def dataset(settings: Settings, name: str) -> Dataset:
     if found is None:
         raise ConfigError(f"no dataset {name!r}: the datasets are {', '.join(NAMES)}")
     return found
+
+
+def newest_word(name: str) -> str:
+    """What the freshness alarm calls a dataset's newest file: INC's words from before change files
+    (operators' alerts match them), another dataset's file by its name."""
+    return "snapshot" if name == "inc" else f"{name} file"

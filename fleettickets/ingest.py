@@ -28,7 +28,7 @@ from fleettickets.bucket import Bucket
 from fleettickets.clean import CleanStats, Reject, clean_rows, rejects_writer, text_stream
 from fleettickets.config import Settings
 from fleettickets.console import Advance, Reporter
-from fleettickets.datasets import Dataset, dataset
+from fleettickets.datasets import Dataset, dataset, newest_word
 from fleettickets.deadline import run_deadline
 from fleettickets.errors import LockHeldTooLong, RefusedFile
 from fleettickets.load import NO_COUNTS, MergeCounts, load
@@ -276,7 +276,7 @@ def _age_alert(data: Dataset, stamp: datetime | None, max_age_hours: float | Non
     `status --max-age-hours`)."""
     if max_age_hours is None:
         return None
-    what = "snapshot" if data.name == "inc" else f"{data.name} file"
+    what = newest_word(data.name)
     if stamp is None:
         return f"no {what} has ever been seen (--max-age-hours {max_age_hours:g}): is the exporter running?"
     age = (now - stamp).total_seconds() / 3600
@@ -302,6 +302,7 @@ def ingest_bucket(
     data = dataset(settings, dataset_name)
     bucket = Bucket(settings)
     where = f"s3://{bucket.name}/{data.prefix}"
+    future = None
     with run_deadline(settings.run_deadline_seconds), _session(settings, data, apply, reporter) as (conn, holder):
         if holder:
             newest_seen = _newest_seen(conn, data)
@@ -329,9 +330,8 @@ def ingest_bucket(
                     (s for s in (plan.newest and plan.newest.stamp, _newest_seen(conn, data)) if s), default=None
                 )
             future = _future_alert(plan.future, now)
-            result.alert = "; ".join(a for a in (result.alert, future) if a) or None
     age = _age_alert(data, newest_seen, max_age_hours, now)
-    result.alert = "; ".join(a for a in (result.alert, age) if a) or None
+    result.alert = "; ".join(a for a in (result.alert, future, age) if a) or None
     result.seconds = time.monotonic() - started
     return result
 

@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 
 from fleettickets import migrate
+from fleettickets.datasets import newest_word
 from fleettickets.snapshot import EAT
 
 
@@ -45,7 +46,7 @@ def problems(report: dict[str, Any], max_age_hours: float | None) -> list[str]:
         if max_age_hours is None:
             continue
         newest = data.get("newest_snapshot")
-        what = "snapshot" if name == "inc" else f"{name} file"
+        what = newest_word(name)
         if not newest:
             if name == "inc":
                 found.append("no snapshot has been seen yet: is the exporter running?")
